@@ -1,0 +1,1 @@
+"""Algorithms RLlib no longer ships (vanilla policy gradient arrives with the Pong issue)."""

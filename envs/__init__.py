@@ -1,0 +1,73 @@
+"""Environments by name, each built with ``render_mode="rgb_array"``.
+
+Every creator returns an env whose ``render()`` gives the true game frame, whatever
+the agent observes, so evaluation videos show the game and not the preprocessed input.
+Any gymnasium id works; the ids in ``SUITE_ENVS`` are the ones our experiments use.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import gymnasium as gym
+
+SUITE_ENVS: tuple[str, ...] = ("CartPole-v1",)
+
+
+def _gymnasium_ids() -> list[str]:
+    try:  # ALE ids (ALE/Pong-v5, ...) appear only once ale_py registered them.
+        import ale_py
+
+        gym.register_envs(ale_py)
+    except ImportError:
+        pass
+    return list(gym.registry)
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise ``ValueError`` with close matches when ``env_id`` names no known env."""
+    known = list(dict.fromkeys([*SUITE_ENVS, *_gymnasium_ids()]))
+    if env_id in known:
+        return
+    close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else "; try CartPole-v1"
+    raise ValueError(f"unknown env id {env_id!r}{hint}")
+
+
+def make_env(env_id: str, env_config: dict[str, Any] | None = None) -> gym.Env:
+    """Build ``env_id`` so that ``render()`` returns RGB frames."""
+    _gymnasium_ids()
+    kwargs = dict(env_config or {})
+    kwargs.setdefault("render_mode", "rgb_array")
+    return gym.make(env_id, **kwargs)
+
+
+def register_env(env_id: str) -> str:
+    """Register ``env_id`` with Tune (so every Ray worker can build it) and return the name."""
+    from ray.tune.registry import register_env as tune_register_env
+
+    check_env_id(env_id)
+    tune_register_env(env_id, lambda env_config: make_env(env_id, dict(env_config)))
+    return env_id
+
+
+def describe_env(env_id: str) -> dict[str, Any]:
+    """The facts the tutorial's ``query_environment`` printed, for any gymnasium id."""
+    check_env_id(env_id)
+    env = make_env(env_id)
+    try:
+        spec = env.spec
+        return {
+            "env id": env_id,
+            "action space": env.action_space,
+            "observation space": env.observation_space,
+            "max episode steps": spec.max_episode_steps if spec else None,
+            "nondeterministic": spec.nondeterministic if spec else None,
+            # gymnasium 1.x dropped Env.reward_range; (-inf, inf) was its default.
+            "reward range": getattr(env.unwrapped, "reward_range", (float("-inf"), float("inf"))),
+            "reward threshold": spec.reward_threshold if spec else None,
+            "render fps": env.metadata.get("render_fps"),
+        }
+    finally:
+        env.close()

@@ -1,0 +1,1 @@
+"""One runnable script per experiment, and the runner they share."""

@@ -1,0 +1,585 @@
+"""The shared runner: every experiment script is a config plus ``run(config, ...)``.
+
+``run`` gives each script the same command line (``--help``), validates it before any Ray
+starts, connects to Ray (a fresh local Ray by default, or a cluster), trains with a Tune
+``Tuner`` (checkpoints kept by return, resumable), shows progress and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import difflib
+import math
+import os
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import ray
+from ray import tune
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+import envs
+from callbacks import RETURN_METRIC, EpisodeReturnWindow
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TIMESTEPS = "num_env_steps_sampled_lifetime"
+MODEL_KEYS = {field.name for field in dataclasses.fields(DefaultModelConfig)}
+SMOKE_ITERATIONS = 2
+
+
+class UsageError(Exception):
+    """Bad input from the command line: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        _fail(self.prog, message)
+
+
+def _fail(prog: str, message: str) -> NoReturn:
+    print(f"{prog}: error: {message} (see --help)", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def build_parser(prog: str, config: AlgorithmConfig, stop_return: float) -> argparse.ArgumentParser:
+    """The command line every experiment script shares."""
+    parser = _Parser(
+        prog=prog,
+        description="Train with Ray Tune + RLlib; results, checkpoints and videos go to --storage.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    scale = parser.add_argument_group("scale")
+    scale.add_argument(
+        "--env-runners",
+        type=int,
+        default=config.num_env_runners,
+        help="remote env runner actors (0: sample in the trial's own process)",
+    )
+    scale.add_argument(
+        "--envs-per-runner",
+        type=int,
+        default=config.num_envs_per_env_runner,
+        help="vectorised envs in each env runner",
+    )
+    scale.add_argument(
+        "--learners",
+        type=int,
+        default=config.num_learners,
+        help="remote learner actors (0: learn in the trial's own process)",
+    )
+    scale.add_argument(
+        "--gpus",
+        type=float,
+        default=config.num_gpus_per_learner,
+        help="GPUs per learner (a fraction shares one GPU)",
+    )
+    stop = parser.add_argument_group("training and stopping")
+    stop.add_argument("--env", default=config.env, help="gymnasium env id")
+    stop.add_argument(
+        "--lr", type=float, default=None, help="learning rate (default: the script's)"
+    )
+    stop.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set any AlgorithmConfig attribute, e.g. --config num_epochs=5",
+    )
+    stop.add_argument(
+        "--stop-return",
+        type=float,
+        default=stop_return,
+        help="stop when the mean return of the last 100 training episodes reaches this",
+    )
+    stop.add_argument(
+        "--max-timesteps", type=int, default=None, help="stop after this many env steps"
+    )
+    stop.add_argument(
+        "--max-time", type=float, default=None, help="stop a trial after this many seconds"
+    )
+    stop.add_argument("--seed", type=int, default=None, help="random seed")
+    stop.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a quick check: {SMOKE_ITERATIONS} iterations, then checkpoint and summary",
+    )
+    out = parser.add_argument_group("results")
+    out.add_argument("--storage", default="./results", help="where experiments are written")
+    out.add_argument("--name", default=None, help="experiment name (default: script name + time)")
+    out.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue --name (default: this script's newest experiment)",
+    )
+    out.add_argument(
+        "--keep-checkpoints",
+        type=int,
+        default=3,
+        help="keep the best N checkpoints by return (plus the latest)",
+    )
+    out.add_argument(
+        "--checkpoint-every", type=int, default=10, help="checkpoint every N iterations"
+    )
+    out.add_argument("--max-failures", type=int, default=0, help="retry a failed trial N times")
+    ray_group = parser.add_argument_group("ray")
+    ray_group.add_argument(
+        "--address",
+        default=os.environ.get("RAY_ADDRESS"),
+        help="Ray cluster to join (default: $RAY_ADDRESS, else a new local Ray)",
+    )
+    ray_group.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="start Ray's dashboard (local Ray only; on 127.0.0.1)",
+    )
+    sweep = parser.add_argument_group("sweep")
+    sweep.add_argument("--sweep", action="store_true", help="run the script's hyperparameter grid")
+    sweep.add_argument("--num-samples", type=int, default=5, help="repeat the grid this many times")
+    del add
+    return parser
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare word such as relu
+
+
+def apply_args(config: AlgorithmConfig, args: argparse.Namespace) -> AlgorithmConfig:
+    """Return a copy of ``config`` with the command line applied; ``UsageError`` on bad values."""
+    config = config.copy(copy_frozen=False)
+    for name in (
+        "env_runners",
+        "envs_per_runner",
+        "learners",
+        "num_samples",
+        "keep_checkpoints",
+        "checkpoint_every",
+        "max_failures",
+    ):
+        if getattr(args, name) < (
+            1
+            if name in {"envs_per_runner", "num_samples", "checkpoint_every", "keep_checkpoints"}
+            else 0
+        ):
+            raise UsageError(
+                f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}"
+            )
+    if args.gpus < 0:
+        raise UsageError(f"--gpus must be ≥ 0, got {args.gpus}")
+    for name in ("max_timesteps", "max_time"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+    try:
+        envs.check_env_id(args.env)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    config.environment(envs.register_env(args.env))
+    config.env_runners(
+        num_env_runners=args.env_runners, num_envs_per_env_runner=args.envs_per_runner
+    )
+    config.learners(num_learners=args.learners, num_gpus_per_learner=args.gpus)
+    if args.seed is not None:
+        config.debugging(seed=args.seed)
+    overrides = {}
+    for item in args.config:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise UsageError(f"--config takes KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = _parse_value(text.strip())
+    if args.lr is not None:
+        overrides["lr"] = args.lr
+    model = dict(_model_config(config))
+    for key, value in overrides.items():
+        if key in MODEL_KEYS:
+            model[key] = value
+        elif hasattr(config, key) and not key.startswith("_"):
+            setattr(config, key, value)
+        else:
+            known = [*MODEL_KEYS, *(k for k in vars(config) if not k.startswith("_"))]
+            close = difflib.get_close_matches(key, known, n=3)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise UsageError(f"unknown config key {key!r}{hint}")
+    config.rl_module(model_config=model)
+    check_config(config)
+    return config
+
+
+def _model_config(config: AlgorithmConfig) -> dict:
+    model = config.model_config
+    return dataclasses.asdict(model) if dataclasses.is_dataclass(model) else dict(model or {})
+
+
+def check_config(config: AlgorithmConfig) -> None:
+    """Reject values RLlib would accept silently or report in a 40-line traceback."""
+    lr = config.lr
+    if isinstance(lr, (int, float)) and lr <= 0:
+        raise UsageError(f"lr must be > 0, got {lr}")
+    batch = config.train_batch_size_per_learner
+    minibatch = getattr(config, "minibatch_size", None)
+    if isinstance(minibatch, int) and isinstance(batch, int) and minibatch > batch:
+        raise UsageError(
+            f"minibatch_size {minibatch} is larger than the train batch {batch}; "
+            f"lower --config minibatch_size or raise train_batch_size_per_learner"
+        )
+    try:
+        config.validate()
+    except Exception as err:  # RLlib raises ValueError/TypeError with multi-line text
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UsageError(f"invalid config: {first}") from None
+
+
+def check_storage(storage: str) -> str:
+    """Create ``storage`` if needed and prove it is writable; return it as an absolute path."""
+    if "://" in storage:  # s3://, gs://, ... : Tune's pyarrow filesystem checks these itself
+        return storage
+    path = Path(storage).expanduser().absolute()
+    probe = path / f".write-test-{uuid.uuid4().hex}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"--storage {storage} is not writable ({err.strerror or err})") from None
+    return str(path)
+
+
+def experiment_path(storage: str, script: str, name: str | None, resume: bool) -> tuple[str, bool]:
+    """Pick the experiment directory; return (name, exists). ``UsageError`` when it cannot."""
+    if "://" in storage:
+        if resume and not name:
+            raise UsageError("--resume with remote --storage needs --name")
+        return name or f"{script}_{datetime.now():%Y-%m-%d_%H-%M-%S}", resume
+    root = Path(storage)
+    if resume:
+        if name is None:
+            candidates = sorted(
+                (p for p in root.glob(f"{script}_*") if tune.Tuner.can_restore(p)),
+                key=lambda p: p.stat().st_mtime,
+            )
+            if not candidates:
+                raise UsageError(f"no {script} experiment to resume in {storage}; pass --name")
+            return candidates[-1].name, True
+        if not tune.Tuner.can_restore(root / name):
+            raise UsageError(f"no experiment to resume at {root / name}")
+        return name, True
+    if name is None:
+        return f"{script}_{datetime.now():%Y-%m-%d_%H-%M-%S}", False
+    if (root / name).exists():
+        raise UsageError(
+            f"{root / name} already exists; add --resume to continue it or pick another --name"
+        )
+    return name, False
+
+
+def connect_ray(address: str | None, dashboard: bool) -> None:
+    """Join ``address``, or start a Ray of our own on 127.0.0.1 (never a stale local one)."""
+    if ray.is_initialized():
+        return
+    common = {"logging_level": "WARNING", "log_to_driver": True}
+    if address:
+        ray.init(address=address, **common, **_code_runtime_env())
+        return
+    # address="local" starts a new Ray; a bare ray.init() would join whatever
+    # /tmp/ray/ray_current_cluster names, even a dead cluster.
+    ray.init(
+        address="local",
+        _node_ip_address="127.0.0.1",
+        include_dashboard=dashboard,
+        dashboard_host="127.0.0.1",
+        **common,
+    )
+
+
+def _code_runtime_env() -> dict:
+    # Inside `ray job submit` the job already ships the working dir to every worker.
+    if os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_JOB_SUBMISSION_ID"):
+        return {}
+    return {
+        "runtime_env": {
+            "working_dir": str(REPO_ROOT),
+            "excludes": ["results/", ".git/", "**/__pycache__/", "*.mp4"],
+        }
+    }
+
+
+def sweep_space(config: AlgorithmConfig, sweep: dict[str, Any]) -> AlgorithmConfig:
+    """Put Tune search spaces into ``config``: model keys into model_config, others as attributes."""
+    config = config.copy(copy_frozen=False)
+    model = _model_config(config)
+    for key, space in sweep.items():
+        if key in MODEL_KEYS:
+            model[key] = space
+        else:
+            setattr(config, key, space)
+    config.rl_module(model_config=model)
+    return config
+
+
+class ProgressLine(tune.Callback):
+    """One line per trial every few seconds: iteration, steps, return, time."""
+
+    def __init__(self, stop_return: float, every_s: float = 2.0) -> None:
+        self.stop_return = stop_return
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        now = time.monotonic()
+        if now - self._last.get(trial.trial_id, -math.inf) < self.every_s:
+            return
+        self._last[trial.trial_id] = now
+        print(
+            f"[{trial.trial_id}] iter {result['training_iteration']:>4}  "
+            f"steps {int(result.get(TIMESTEPS, 0)):>9,}  "
+            f"return(last 100) {result.get(RETURN_METRIC, math.nan):7.1f} / {self.stop_return:g}  "
+            f"{result.get('time_total_s', 0):6.1f} s",
+            flush=True,
+        )
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        print(f"[{trial.trial_id}] FAILED: {_error_line(trial.error_file)}", flush=True)
+
+
+def _error_line(error_file: str | None) -> str:
+    """The real cause from Tune's error file: its last non-empty line."""
+    if not error_file or not os.path.exists(error_file):
+        return "unknown error"
+    lines = [line.strip() for line in Path(error_file).read_text().splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+def run(
+    config: AlgorithmConfig,
+    *,
+    stop_return: float,
+    sweep: dict[str, Any] | None = None,
+    argv: Sequence[str] | None = None,
+    script: str | None = None,
+) -> tune.ResultGrid:
+    """Train ``config`` as the command line says, then print a summary; return Tune's ResultGrid."""
+    started = _process_start_time()
+    script = script or Path(sys.argv[0]).stem
+    parser = build_parser(f"{script}.py", config, stop_return)
+    args = parser.parse_args(argv)
+    try:
+        if args.sweep and not sweep:
+            raise UsageError(f"{script} defines no sweep")
+        config = apply_args(config.callbacks(EpisodeReturnWindow), args)
+        storage = check_storage(args.storage)
+        name, resuming = experiment_path(storage, script, args.name, args.resume)
+    except UsageError as err:
+        _fail(parser.prog, str(err))
+    connect_ray(args.address, args.dashboard)
+    if args.gpus > 0 and ray.cluster_resources().get("GPU", 0) < args.gpus:
+        _fail(
+            parser.prog,
+            f"--gpus {args.gpus:g} asked for, but this Ray cluster has "
+            f"{ray.cluster_resources().get('GPU', 0):g} GPUs; drop --gpus",
+        )
+    tuner = _make_tuner(config, args, sweep if args.sweep else None, storage, name, resuming)
+    print(
+        f"{script}: {'resuming' if resuming else 'training'} {name} "
+        f"(goal: mean return of the last 100 episodes ≥ {args.stop_return:g}); "
+        f"results in {_shown(storage, name)}",
+        flush=True,
+    )
+    grid = tuner.fit()
+    print_summary(
+        grid,
+        script=script,
+        storage=storage,
+        name=name,
+        stop_return=args.stop_return,
+        sweep=sweep if args.sweep else None,
+        wall_s=time.time() - started,
+    )
+    if grid.errors:
+        raise SystemExit(1)
+    return grid
+
+
+def _make_tuner(
+    config: AlgorithmConfig,
+    args: argparse.Namespace,
+    sweep: dict | None,
+    storage: str,
+    name: str,
+    resuming: bool,
+) -> tune.Tuner:
+    stop: dict[str, float] = {RETURN_METRIC: args.stop_return}
+    if args.max_timesteps:
+        stop[TIMESTEPS] = args.max_timesteps
+    if args.max_time:
+        stop["time_total_s"] = args.max_time
+    if args.smoke:
+        stop["training_iteration"] = SMOKE_ITERATIONS
+    param_space = sweep_space(config, sweep) if sweep else config
+    trainable = config.algo_class
+    if resuming:
+        return tune.Tuner.restore(
+            str(Path(storage) / name) if "://" not in storage else f"{storage.rstrip('/')}/{name}",
+            trainable=trainable,
+            param_space=param_space,
+            resume_unfinished=True,
+            resume_errored=True,
+        )
+    run_config = tune.RunConfig(
+        name=name,
+        storage_path=storage,
+        stop=stop,
+        verbose=0,
+        callbacks=[ProgressLine(args.stop_return)],
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=args.keep_checkpoints,
+            checkpoint_score_attribute=RETURN_METRIC,
+            checkpoint_score_order="max",
+            checkpoint_frequency=args.checkpoint_every,
+            checkpoint_at_end=True,
+        ),
+        failure_config=tune.FailureConfig(max_failures=args.max_failures),
+    )
+    tune_config = tune.TuneConfig(
+        num_samples=args.num_samples if sweep else 1,
+        max_concurrent_trials=_concurrent_trials() if sweep else None,
+    )
+    return tune.Tuner(
+        trainable, param_space=param_space, run_config=run_config, tune_config=tune_config
+    )
+
+
+def _concurrent_trials() -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _process_start_time() -> float:
+    try:
+        import psutil
+
+        return psutil.Process().create_time()
+    except Exception:  # psutil comes with ray[default]; fall back to import time
+        return _IMPORTED_AT
+
+
+_IMPORTED_AT = time.time()
+
+
+def _shown(storage: str, name: str) -> str:
+    """A path as a user would type it: relative to the current directory when inside it."""
+    if "://" in storage:
+        return f"{storage.rstrip('/')}/{name}"
+    path = Path(storage) / name
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def trials_table(grid: tune.ResultGrid, sweep: dict[str, Any] | None = None):
+    """One row per trial: the swept config values, best return, timesteps, time, status."""
+    import pandas as pd
+
+    rows = []
+    for result in grid:
+        config = result.config or {}
+        model = config.get("_model_config") or config.get("model_config") or {}
+        row = {"trial": Path(result.path).name.split("_")[-3] if result.path else "?"}
+        for key in sweep or {}:
+            value = model.get(key) if key in MODEL_KEYS else config.get(key)
+            row[key] = f"{value:.3g}" if isinstance(value, float) else str(value)
+        frame = result.metrics_dataframe
+        best = (
+            frame[RETURN_METRIC].max() if frame is not None and RETURN_METRIC in frame else math.nan
+        )
+        metrics = result.metrics or {}
+        row.update(
+            {
+                "best return": round(float(best), 1) if not math.isnan(best) else math.nan,
+                "timesteps": int(metrics.get(TIMESTEPS, 0) or 0),
+                "time (s)": round(float(metrics.get("time_total_s", 0) or 0), 1),
+                "status": "error" if result.error else "done",
+            }
+        )
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return table.sort_values("best return", ascending=False, na_position="last")
+
+
+def print_summary(
+    grid: tune.ResultGrid,
+    *,
+    script: str,
+    storage: str,
+    name: str,
+    stop_return: float,
+    sweep: dict | None,
+    wall_s: float,
+) -> None:
+    """Best return, iterations, timesteps, wall time, best checkpoint and what to run next."""
+    if sweep:
+        import pandas as pd
+
+        with pd.option_context("display.width", 160, "display.max_rows", 200):
+            print("\n" + trials_table(grid, sweep).to_string(index=False))
+    for result in grid:
+        if result.error:
+            print(f"trial {Path(result.path).name}: error: {_last_line(result.error)}")
+    try:
+        best = grid.get_best_result(metric=RETURN_METRIC, mode="max", scope="all")
+    except RuntimeError:
+        best = None
+    exp_dir = _shown(storage, name)
+    print(f"\n== {script}: {name}")
+    if best is None or best.metrics is None:
+        print("no trial reported a result")
+        print(f"experiment directory   {exp_dir}")
+        return
+    frame = best.metrics_dataframe
+    best_return = float(frame[RETURN_METRIC].max()) if RETURN_METRIC in frame else math.nan
+    checkpoint = best.get_best_checkpoint(RETURN_METRIC, "max") if best.best_checkpoints else None
+    solved = "solved" if best_return >= stop_return else "not solved"
+    metrics = best.metrics
+    lines = [
+        (
+            "best return",
+            f"{best_return:.1f} (mean of last 100 episodes; goal {stop_return:g}: {solved})",
+        ),
+        ("iterations", f"{metrics.get('training_iteration', 0)}"),
+        ("timesteps", f"{int(metrics.get(TIMESTEPS, 0)):,}"),
+        (
+            "wall time",
+            f"{wall_s:.1f} s from process start (training {metrics.get('time_total_s', 0):.1f} s)",
+        ),
+        ("best checkpoint", checkpoint.path if checkpoint else "none"),
+        ("experiment directory", exp_dir),
+        ("analyse it", f"python -m analysis {exp_dir}"),
+    ]
+    if sweep:
+        lines.insert(
+            0, ("best config", ", ".join(f"{k}={_config_value(best.config, k)}" for k in sweep))
+        )
+    width = max(len(key) for key, _ in lines)
+    for key, value in lines:
+        print(f"{key:<{width}}   {value}")
+
+
+def _config_value(config: dict, key: str) -> Any:
+    model = config.get("_model_config") or {}
+    value = model.get(key) if key in MODEL_KEYS else config.get(key)
+    return f"{value:.3g}" if isinstance(value, float) else value
+
+
+def _last_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[-1] if text else type(error).__name__

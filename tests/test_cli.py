@@ -1,0 +1,88 @@
+"""Bad command lines fail fast, in one line, with exit status 2, before any Ray starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import run_script
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "error:" in line]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--env", "CartPol-v1"], "unknown env id 'CartPol-v1'; did you mean CartPole-v1"),
+        (["--lr", "0"], "lr must be > 0, got 0.0"),
+        (["--lr", "-0.1"], "lr must be > 0, got -0.1"),
+        (["--config", "minibatch_size=4096"], "minibatch_size 4096 is larger than the train batch"),
+        (["--config", "num_epoch=3"], "unknown config key 'num_epoch'; did you mean num_epochs"),
+        (["--envs-per-runner", "0"], "--envs-per-runner must be positive"),
+    ],
+)
+def test_bad_values_are_one_line_errors(args, expected, tmp_path):
+    proc = run_script(*args, "--storage", str(tmp_path / "results"), timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = _error_lines(proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert expected in lines[0]
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_unwritable_storage(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    proc = run_script("--storage", str(blocker / "results"), timeout=120)
+    assert proc.returncode == 2
+    [line] = _error_lines(proc.stderr)
+    assert f"--storage {blocker / 'results'} is not writable" in line
+    assert blocker.read_text() == "not a directory"
+
+
+def test_resume_of_missing_experiment(tmp_path):
+    proc = run_script("--resume", "--name", "nothing-here", "--storage", str(tmp_path), timeout=120)
+    assert proc.returncode == 2
+    [line] = _error_lines(proc.stderr)
+    assert f"no experiment to resume at {Path(tmp_path) / 'nothing-here'}" in line
+
+    proc = run_script("--resume", "--storage", str(tmp_path), timeout=120)
+    assert proc.returncode == 2
+    [line] = _error_lines(proc.stderr)
+    assert "no cartpole_ppo experiment to resume" in line
+
+
+def test_existing_name_is_not_overwritten(tmp_path):
+    earlier = tmp_path / "mine"
+    earlier.mkdir()
+    (earlier / "keep.txt").write_text("earlier result")
+    proc = run_script("--name", "mine", "--storage", str(tmp_path), timeout=120)
+    assert proc.returncode == 2
+    [line] = _error_lines(proc.stderr)
+    assert "already exists; add --resume" in line
+    assert (earlier / "keep.txt").read_text() == "earlier result"
+
+
+def test_help_lists_every_flag():
+    proc = run_script("--help", timeout=120)
+    assert proc.returncode == 0
+    for flag in (
+        "--env-runners",
+        "--envs-per-runner",
+        "--learners",
+        "--gpus",
+        "--stop-return",
+        "--max-timesteps",
+        "--max-time",
+        "--seed",
+        "--storage",
+        "--name",
+        "--resume",
+        "--address",
+        "--sweep",
+        "--num-samples",
+        "--smoke",
+    ):
+        assert flag in proc.stdout

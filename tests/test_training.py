@@ -1,0 +1,136 @@
+"""Real training runs through the runner, on the session's one local Ray."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import CARTPOLE_PPO, REPO
+from ray import tune
+
+from callbacks import RETURN_METRIC
+
+
+def _load_script(path: Path = CARTPOLE_PPO):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_short_run_writes_the_checkpoint_tune_reports_as_best(ray_session, tmp_path, capsys):
+    script = _load_script()
+    grid = script.run(
+        script.config,
+        stop_return=450,
+        script="cartpole_ppo",
+        argv=[
+            "--max-timesteps",
+            "8000",
+            "--checkpoint-every",
+            "2",
+            "--keep-checkpoints",
+            "2",
+            "--storage",
+            str(tmp_path),
+            "--name",
+            "short",
+        ],
+    )
+    [result] = list(grid)
+    assert result.error is None
+    best = result.get_best_checkpoint(RETURN_METRIC, "max")
+    kept = {Path(cp.path): metrics[RETURN_METRIC] for cp, metrics in result.best_checkpoints}
+    assert Path(best.path) in kept and kept[Path(best.path)] == max(kept.values())
+    # The checkpoint is a real, restorable RLlib algorithm state on disk.
+    assert (Path(best.path) / "algorithm_state.pkl").exists()
+    assert Path(best.path).is_relative_to(tmp_path / "short")
+    out = capsys.readouterr().out
+    assert f"best checkpoint        {best.path}" in out
+    assert "python -m analysis" in out
+    assert re.search(r"iter +\d+ +steps +[\d,]+ +return\(last 100\)", out)
+    frame = result.metrics_dataframe
+    assert frame[TIMESTEPS_KEY].iloc[-1] >= 8000
+    assert frame[RETURN_METRIC].iloc[-1] > 0
+
+
+TIMESTEPS_KEY = "num_env_steps_sampled_lifetime"
+
+
+def test_sweep_smoke_runs_four_trials_and_prints_the_table(ray_session, tmp_path, capsys):
+    script = _load_script()
+    grid = script.run(
+        script.config,
+        stop_return=450,
+        sweep=script.SWEEP,
+        script="cartpole_ppo",
+        argv=["--sweep", "--num-samples", "1", "--smoke", "--storage", str(tmp_path)],
+    )
+    assert len(grid) == 4 and not grid.errors
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "best return" in line and "trial" in line)
+    assert all(col in header for col in ("fcnet_hiddens", "fcnet_activation", "lr", "timesteps"))
+    rows = out.splitlines()[out.splitlines().index(header) + 1 :][:4]
+    combos = {tuple(row.split()[1:3]) for row in rows}
+    assert combos == {("[32]", "linear"), ("[32]", "relu"), ("[64]", "linear"), ("[64]", "relu")}
+    assert "best config" in out
+
+
+def test_ctrl_c_then_resume_continues_the_same_experiment(tmp_path):
+    """A user interrupts training with Ctrl-C and picks it up again with --resume."""
+    args = [
+        "--storage",
+        str(tmp_path),
+        "--name",
+        "interrupted",
+        "--max-timesteps",
+        "40000",
+        "--stop-return",
+        "10000",
+        "--checkpoint-every",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, str(CARTPOLE_PPO), *args],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:
+        match = re.search(r"iter +(\d+)", line)
+        if match and int(match.group(1)) >= 4 or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    interrupted_output = proc.communicate(timeout=120)[0]
+    assert "resume" in interrupted_output.lower()
+    exp = tmp_path / "interrupted"
+    [trial_dir] = [p for p in exp.iterdir() if p.is_dir() and p.name.startswith("PPO")]
+    rows_before = [
+        json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()
+    ]
+    assert rows_before and rows_before[-1][TIMESTEPS_KEY] < 40000
+    assert tune.Tuner.can_restore(exp)
+
+    resumed = subprocess.run(
+        [sys.executable, str(CARTPOLE_PPO), *args, "--resume"],
+        cwd=REPO,
+        text=True,
+        capture_output=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resuming interrupted" in resumed.stdout
+    rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+    iterations = [row["training_iteration"] for row in rows]
+    # Continued from a checkpoint: iterations go on from where they were, not from 1 again.
+    assert iterations[len(rows_before)] > 1
+    assert rows[-1][TIMESTEPS_KEY] >= 40000
+    assert len([p for p in exp.iterdir() if p.is_dir() and p.name.startswith("PPO")]) == 1
