@@ -16,6 +16,8 @@ from ray import tune
 
 from callbacks import RETURN_METRIC
 
+TIMESTEPS_KEY = "num_env_steps_sampled_lifetime"
+
 
 def _load_script(path: Path = CARTPOLE_PPO):
     spec = importlib.util.spec_from_file_location(path.stem, path)
@@ -60,9 +62,6 @@ def test_short_run_writes_the_checkpoint_tune_reports_as_best(ray_session, tmp_p
     assert frame[RETURN_METRIC].iloc[-1] > 0
 
 
-TIMESTEPS_KEY = "num_env_steps_sampled_lifetime"
-
-
 def test_sweep_smoke_runs_four_trials_and_prints_the_table(ray_session, tmp_path, capsys):
     script = _load_script()
     grid = script.run(
@@ -77,8 +76,16 @@ def test_sweep_smoke_runs_four_trials_and_prints_the_table(ray_session, tmp_path
     header = next(line for line in out.splitlines() if "best return" in line and "trial" in line)
     assert all(col in header for col in ("fcnet_hiddens", "fcnet_activation", "lr", "timesteps"))
     rows = out.splitlines()[out.splitlines().index(header) + 1 :][:4]
-    combos = {tuple(row.split()[1:3]) for row in rows}
+    combos = {
+        (hidden, act)
+        for row in rows
+        for hidden in ("[32]", "[64]")
+        for act in ("linear", "relu")
+        if f" {hidden} " in row and f" {act} " in row
+    }
     assert combos == {("[32]", "linear"), ("[32]", "relu"), ("[64]", "linear"), ("[64]", "relu")}
+    returns = [float(re.findall(r"\s(\d+\.\d)\s", row)[0]) for row in rows]
+    assert returns == sorted(returns, reverse=True)  # best first
     assert "best config" in out
 
 
@@ -110,7 +117,9 @@ def test_ctrl_c_then_resume_continues_the_same_experiment(tmp_path):
             break
     proc.send_signal(signal.SIGINT)
     interrupted_output = proc.communicate(timeout=120)[0]
-    assert "resume" in interrupted_output.lower()
+    assert proc.returncode == 130, interrupted_output[-3000:]
+    hint = next(line for line in interrupted_output.splitlines() if "continue with:" in line)
+    assert "--name interrupted" in hint and hint.endswith("--resume")
     exp = tmp_path / "interrupted"
     [trial_dir] = [p for p in exp.iterdir() if p.is_dir() and p.name.startswith("PPO")]
     rows_before = [
