@@ -8,6 +8,7 @@ Any gymnasium id works; the ids in ``SUITE_ENVS`` are the ones our experiments u
 from __future__ import annotations
 
 import difflib
+import importlib
 from typing import Any
 
 import gymnasium as gym
@@ -27,6 +28,13 @@ def _gymnasium_ids() -> list[str]:
 
 def check_env_id(env_id: str) -> None:
     """Raise ``ValueError`` with close matches when ``env_id`` names no known env."""
+    module, sep, _ = env_id.partition(":")
+    if sep:  # gymnasium's "module:Env-v0" form: importing the module registers the env
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ValueError(f"cannot import {module!r} for env id {env_id!r}: {err}") from None
+        env_id = env_id.split(":", 1)[1]
     known = list(dict.fromkeys([*SUITE_ENVS, *_gymnasium_ids()]))
     if env_id in known:
         return

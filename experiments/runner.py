@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,11 +30,13 @@ import pandas as pd
 import ray
 from ray import tune
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+from ray.rllib.utils import force_list
 
 import envs
 from analysis import AnalysisError, best_result, trials_table
-from callbacks import RETURN_METRIC, EpisodeReturnWindow
+from callbacks import RETURN_METRIC, EpisodeReturnWindow, EvalVideo, FinalEvaluation
 from experiments.process_clock import process_start_time
 
 # Tune warns on every checkpoint once syncing takes > 5 s in total; CartPole checkpoints often.
@@ -43,6 +46,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TIMESTEPS = "num_env_steps_sampled_lifetime"
 MODEL_KEYS = {field.name for field in dataclasses.fields(DefaultModelConfig)}
 SMOKE_ITERATIONS = 2
+EVAL_EPISODES = 5  # per evaluation round, unless the script's config says otherwise
 _PREIMPORT = "RAYRL_PREIMPORT_MODULE"
 _TABLE_METRICS = {"trial", "best return", "timesteps", "time (s)", "status", "checkpoint"}
 
@@ -124,6 +128,31 @@ def build_parser(prog: str, config: AlgorithmConfig, stop_return: float) -> argp
         action="store_true",
         help=f"a quick check: {SMOKE_ITERATIONS} iterations, then checkpoint and summary",
     )
+    video = parser.add_argument_group("evaluation and video")
+    video.add_argument(
+        "--eval-interval",
+        type=int,
+        default=10,
+        help="evaluate every N iterations, and once at the end (0: never)",
+    )
+    video.add_argument(
+        "--video",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="record evaluation episodes to MP4 in the trial's videos/",
+    )
+    video.add_argument(
+        "--video-episodes",
+        type=int,
+        default=1,
+        help="record the first K episodes of each evaluation round",
+    )
+    video.add_argument(
+        "--virtual-display",
+        action="store_true",
+        help="always render inside a virtual display (Xvfb); by default one "
+        "starts only when rendering fails without a DISPLAY",
+    )
     out = parser.add_argument_group("results")
     out.add_argument("--storage", default="./results", help="where experiments are written")
     out.add_argument("--name", default=None, help="experiment name (default: script name + time)")
@@ -167,26 +196,38 @@ def _parse_value(text: str) -> Any:
         return text  # a bare word such as relu
 
 
+_AT_LEAST = {
+    "env_runners": 0,
+    "envs_per_runner": 1,
+    "learners": 0,
+    "num_samples": 1,
+    "keep_checkpoints": 1,
+    "checkpoint_every": 1,
+    "max_failures": 0,
+    "eval_interval": 0,
+    "video_episodes": 1,
+}
+
+
+def stop_rule(args: argparse.Namespace) -> dict[str, float]:
+    """Tune's stop dict: a trial stops when its result reaches any of these."""
+    stop: dict[str, float] = {RETURN_METRIC: args.stop_return}
+    if args.max_timesteps:
+        stop[TIMESTEPS] = args.max_timesteps
+    if args.max_time:
+        stop["time_total_s"] = args.max_time
+    if args.smoke:
+        stop["training_iteration"] = SMOKE_ITERATIONS
+    return stop
+
+
 def apply_args(config: AlgorithmConfig, args: argparse.Namespace) -> AlgorithmConfig:
     """Return a copy of ``config`` with the command line applied; ``UsageError`` on bad values."""
     config = config.copy(copy_frozen=False)
-    for name in (
-        "env_runners",
-        "envs_per_runner",
-        "learners",
-        "num_samples",
-        "keep_checkpoints",
-        "checkpoint_every",
-        "max_failures",
-    ):
-        if getattr(args, name) < (
-            1
-            if name in {"envs_per_runner", "num_samples", "checkpoint_every", "keep_checkpoints"}
-            else 0
-        ):
-            raise UsageError(
-                f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}"
-            )
+    for name, least in _AT_LEAST.items():
+        if getattr(args, name) < least:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} must be ≥ {least}, got {getattr(args, name)}")
     if args.gpus < 0:
         raise UsageError(f"--gpus must be ≥ 0, got {args.gpus}")
     for name in ("max_timesteps", "max_time"):
@@ -204,6 +245,13 @@ def apply_args(config: AlgorithmConfig, args: argparse.Namespace) -> AlgorithmCo
     config.learners(num_learners=args.learners, num_gpus_per_learner=args.gpus)
     if args.seed is not None:
         config.debugging(seed=args.seed)
+    _apply_overrides(config, args)
+    _apply_evaluation(config, args)
+    check_config(config)
+    return config
+
+
+def _apply_overrides(config: AlgorithmConfig, args: argparse.Namespace) -> None:
     overrides = {}
     for item in args.config:
         key, sep, text = item.partition("=")
@@ -224,8 +272,42 @@ def apply_args(config: AlgorithmConfig, args: argparse.Namespace) -> AlgorithmCo
             hint = f"; did you mean {' or '.join(close)}?" if close else ""
             raise UsageError(f"unknown config key {key!r}{hint}")
     config.rl_module(model_config=model)
-    check_config(config)
-    return config
+
+
+def _apply_evaluation(config: AlgorithmConfig, args: argparse.Namespace) -> None:
+    """Greedy evaluation on its own EnvRunner, beside training; videos of its episodes."""
+    callbacks = [c for c in force_list(config.callbacks_class) if c is not RLlibCallback]
+    callbacks.append(EpisodeReturnWindow)
+    if args.eval_interval > 0:
+        duration = config.evaluation_duration
+        episodes = (
+            duration
+            if isinstance(duration, int) and config.evaluation_duration_unit == ("episodes")
+            else EVAL_EPISODES
+        )
+        config.evaluation(
+            evaluation_interval=args.eval_interval,
+            evaluation_num_env_runners=max(1, config.evaluation_num_env_runners),
+            evaluation_duration=max(episodes, args.video_episodes if args.video else 1),
+            evaluation_duration_unit="episodes",
+            evaluation_parallel_to_training=True,
+            # One env per evaluation runner: episodes run one after another, so the first
+            # K of a round always finish and get recorded.
+            evaluation_config={
+                **(config.evaluation_config or {}),
+                "num_envs_per_env_runner": 1,
+                "explore": False,
+            },
+        )
+        callbacks.append(partial(FinalEvaluation, stop=stop_rule(args)))
+        if args.video:
+            display = "always" if args.virtual_display else "auto"
+            callbacks.append(
+                partial(EvalVideo, episodes=args.video_episodes, virtual_display=display)
+            )
+    else:
+        config.evaluation(evaluation_interval=None)
+    config.callbacks(callbacks)
 
 
 def _model_config(config: AlgorithmConfig) -> dict:
@@ -296,7 +378,11 @@ def experiment_path(storage: str, script: str, name: str | None, resume: bool) -
 
 
 class _DropRoutineLogs(logging.Filter):
-    ROUTINE = ("You are running PPO on the new API stack", "Checkpoint successfully created at")
+    ROUTINE = (
+        "You are running ",  # "... PPO on the new API stack!": the default, nothing to do
+        "Checkpoint successfully created at",
+        "DeprecationWarning: `RLModule(config=",  # raised inside RLlib itself
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(self.ROUTINE)
@@ -304,7 +390,11 @@ class _DropRoutineLogs(logging.Filter):
 
 def quiet_routine_logs() -> None:
     """Drop the RLlib/Tune info lines printed on every trial start and every checkpoint."""
-    for name in ("ray.rllib.algorithms.algorithm_config", "ray.train._internal.storage"):
+    for name in (
+        "ray.rllib.algorithms.algorithm_config",
+        "ray.rllib.core.rl_module.rl_module",
+        "ray.train._internal.storage",
+    ):
         logging.getLogger(name).addFilter(_DropRoutineLogs())
 
 
@@ -319,6 +409,9 @@ def prepare_worker() -> None:
         importlib.import_module(os.environ[_PREIMPORT])
 
 
+quiet_routine_logs()  # scripts build their config right after importing the runner
+
+
 def connect_ray(address: str | None, dashboard: bool, preimport: str = "") -> None:
     """Join ``address``, or start a Ray of our own on 127.0.0.1 (never a stale local one).
 
@@ -329,7 +422,12 @@ def connect_ray(address: str | None, dashboard: bool, preimport: str = "") -> No
         return
     runtime_env: dict[str, Any] = {
         "worker_process_setup_hook": "experiments.runner.prepare_worker",
-        "env_vars": {_PREIMPORT: preimport},
+        # pygame (CartPole's renderer) would probe for a sound card and log ALSA errors.
+        "env_vars": {
+            _PREIMPORT: preimport,
+            "SDL_AUDIODRIVER": "dummy",
+            "PYGAME_HIDE_SUPPORT_PROMPT": "1",
+        },
     }
     if address:
         # Inside `ray job submit` the job already ships the working dir to every worker; a
@@ -423,7 +521,7 @@ def run(
     try:
         if args.sweep and not sweep:
             raise UsageError(f"{script} defines no sweep")
-        config = apply_args(config.callbacks(EpisodeReturnWindow), args)
+        config = apply_args(config, args)
         storage = check_storage(args.storage)
         name, resuming = experiment_path(storage, script, args.name, args.resume)
     except UsageError as err:
@@ -491,13 +589,7 @@ def _make_tuner(
     name: str,
     resuming: bool,
 ) -> tune.Tuner:
-    stop: dict[str, float] = {RETURN_METRIC: args.stop_return}
-    if args.max_timesteps:
-        stop[TIMESTEPS] = args.max_timesteps
-    if args.max_time:
-        stop["time_total_s"] = args.max_time
-    if args.smoke:
-        stop["training_iteration"] = SMOKE_ITERATIONS
+    stop = stop_rule(args)
     param_space = sweep_space(config, sweep) if sweep else config
     trainable = config.algo_class
     if resuming:
@@ -569,6 +661,8 @@ def print_summary(
     print(f"\n== {script}: {name}")
     try:
         best = best_result(grid)
+        if best.metrics_dataframe is None or RETURN_METRIC not in best.metrics_dataframe:
+            raise AnalysisError("no result")
     except AnalysisError:
         print(f"no trial reported a result\nexperiment directory   {exp_dir}")
         return

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,19 @@ import ray
 
 REPO = Path(__file__).resolve().parents[1]
 CARTPOLE_PPO = REPO / "experiments" / "cartpole_ppo.py"
+
+
+TESTS = Path(__file__).resolve().parent
+
+# Ray workers inherit this environment: they import the test envs from tests/, and see no
+# X display (as on a headless server), whatever the developer's shell has.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    dict.fromkeys(
+        [str(TESTS), str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    )
+)
+os.environ.pop("DISPLAY", None)
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +56,84 @@ def run_script(
         cwd=cwd or REPO,
         env=env,
     )
+
+
+def load_script(path: Path = CARTPOLE_PPO):
+    """Import an experiment script as a module (its config, SWEEP and run)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalCluster:
+    """A real multi-node Ray on 127.0.0.1: `ray start --head` plus workers, separate processes.
+
+    Only the processes started here are stopped, by PID (never `ray stop`).
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        self.env["RAY_AUTH_MODE"] = "token"
+        self.procs: list[subprocess.Popen] = []
+
+    def _start(self, *args: str) -> None:
+        proc = subprocess.Popen(
+            [
+                "ray",
+                "start",
+                "--block",
+                "--node-ip-address=127.0.0.1",
+                f"--dashboard-agent-listen-port={free_port()}",
+                *args,
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.procs.append(proc)
+
+    def start(self, workers: list[dict]) -> LocalCluster:
+        self._start("--head", f"--port={self.port}", "--num-cpus=1", "--include-dashboard=false")
+        for resources in workers:
+            self._start(
+                f"--address={self.address}", "--num-cpus=1", f"--resources={json.dumps(resources)}"
+            )
+        self.wait_for_nodes(1 + len(workers))
+        return self
+
+    def nodes(self) -> list[dict]:
+        code = (
+            f"import json, ray; ray.init(address={self.address!r}, logging_level='ERROR'); "
+            "print(json.dumps([n for n in ray.nodes() if n['Alive']]))"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120
+        )
+        return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else []
+
+    def wait_for_nodes(self, count: int, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.nodes()) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{count} Ray nodes did not come up at {self.address}")
+            time.sleep(1)
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()  # `ray start --block` takes its node's processes down with it
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()

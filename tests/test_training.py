@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import signal
@@ -11,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import CARTPOLE_PPO, REPO
+from conftest import CARTPOLE_PPO, REPO, load_script
 from ray import tune
 
 from callbacks import RETURN_METRIC
@@ -19,15 +18,8 @@ from callbacks import RETURN_METRIC
 TIMESTEPS_KEY = "num_env_steps_sampled_lifetime"
 
 
-def _load_script(path: Path = CARTPOLE_PPO):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_short_run_writes_the_checkpoint_tune_reports_as_best(ray_session, tmp_path, capsys):
-    script = _load_script()
+    script = load_script()
     grid = script.run(
         script.config,
         stop_return=450,
@@ -63,7 +55,7 @@ def test_short_run_writes_the_checkpoint_tune_reports_as_best(ray_session, tmp_p
 
 
 def test_sweep_smoke_runs_four_trials_and_prints_the_table(ray_session, tmp_path, capsys):
-    script = _load_script()
+    script = load_script()
     grid = script.run(
         script.config,
         stop_return=450,

@@ -1,0 +1,40 @@
+"""One more evaluation round in the iteration that meets a stop rule.
+
+Tune stops a trial after the result that meets its stop rule; RLlib evaluates only every
+``evaluation_interval`` iterations. So the last iteration gets its own evaluation round
+(and video), and the final checkpoint carries an evaluation return.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EVALUATION_RESULTS
+
+
+class FinalEvaluation(RLlibCallback):
+    """Evaluate once more when a result reaches any of ``stop`` (Tune's stop dict)."""
+
+    def __init__(self, stop: dict[str, float]) -> None:
+        super().__init__()
+        self.stop = dict(stop)
+
+    def on_train_result(self, *, algorithm, result: dict, **kwargs: Any) -> None:
+        if not algorithm.config.evaluation_interval or EVALUATION_RESULTS in result:
+            return
+        if not any(_reached(result.get(key), goal) for key, goal in self.stop.items()):
+            return
+        result[EVALUATION_RESULTS] = dict(algorithm.evaluate())
+        # evaluate() leaves its per-episode items in the algorithm's metrics until the next
+        # iteration, which never comes: drop them so the final checkpoint stays small.
+        for key in list(result[EVALUATION_RESULTS].get(ENV_RUNNER_RESULTS, {})):
+            if key.startswith("video_"):
+                algorithm.metrics.delete(
+                    EVALUATION_RESULTS, ENV_RUNNER_RESULTS, key, key_error=False
+                )
+
+
+def _reached(value: Any, goal: float) -> bool:
+    return isinstance(value, (int, float)) and not math.isnan(value) and value >= goal

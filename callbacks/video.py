@@ -1,0 +1,284 @@
+"""Evaluation rollouts to MP4: recorded on the evaluation EnvRunner, written by the algorithm.
+
+The evaluation EnvRunner renders the env's full-resolution frame (the game picture, not the
+agent's observation) for the first K episodes of each evaluation round and streams the
+frames into an H.264 encoder, so memory does not grow with episode length. The finished
+MP4 travels back as bytes through RLlib's metrics, which also works when that EnvRunner
+lives on another node; the algorithm side writes it into the trial directory as
+``videos/iter_000012_ep0_return_500.mp4`` and puts its path and return in the results
+(``evaluation/video/path``, ``evaluation/video/return``). No bytes reach result.json.
+
+A failure to render or encode is a warning, counted in the results, never a failed trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+import ray
+from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EVALUATION_RESULTS
+
+from callbacks import virtual_display
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FPS = 30
+_CLIPS = "video_clips"  # per-episode dicts with the MP4 bytes, consumed on the algorithm side
+_WARNINGS = "video_warnings"  # warning texts, consumed on the algorithm side
+
+
+class Mp4Stream:
+    """Frames in, H.264/yuv420p MP4 out, encoded as they come (imageio-ffmpeg)."""
+
+    def __init__(self, path: str, width: int, height: int, fps: float) -> None:
+        import imageio_ffmpeg
+
+        self.path = path
+        self.size = (width + width % 2, height + height % 2)  # yuv420p needs even sides
+        self.frames = 0
+        self._writer = imageio_ffmpeg.write_frames(
+            path,
+            self.size,
+            fps=fps,
+            codec="libx264",
+            pix_fmt_in="rgb24",
+            pix_fmt_out="yuv420p",
+            macro_block_size=1,  # keep the env's own frame size (even sides suffice)
+            quality=None,
+            output_params=["-crf", "23", "-preset", "veryfast"],
+            ffmpeg_log_level="error",
+        )
+        self._writer.send(None)  # start ffmpeg
+
+    def add(self, frame: np.ndarray) -> None:
+        frame = np.ascontiguousarray(frame[..., :3], dtype=np.uint8)
+        height, width = frame.shape[:2]
+        if (width, height) != self.size:  # odd sides: pad by one black pixel
+            frame = np.pad(frame, ((0, self.size[1] - height), (0, self.size[0] - width), (0, 0)))
+        self._writer.send(frame)
+        self.frames += 1
+
+    def finish(self) -> bytes:
+        """Close the encoder and return the MP4's bytes (the temporary file is removed)."""
+        try:
+            self._writer.close()
+            with open(self.path, "rb") as mp4:
+                return mp4.read()
+        finally:
+            _remove(self.path)
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        except Exception:  # an encoder that already failed has nothing left to close
+            pass
+        _remove(self.path)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def render_frame(env: Any, env_index: int) -> np.ndarray:
+    """The RGB frame of sub-env ``env_index`` of RLlib's (vectorised) env."""
+    sub_envs = getattr(env, "envs", None)
+    if sub_envs is not None:  # gymnasium SyncVectorEnv
+        frame = sub_envs[env_index].render()
+    elif hasattr(env, "call"):  # AsyncVectorEnv: each sub-env renders in its own process
+        frame = env.call("render")[env_index]
+    else:
+        frame = env.render()
+    if frame is None or np.ndim(frame) != 3:
+        raise RuntimeError(
+            "render() returned no RGB frame; build the env with render_mode='rgb_array'"
+        )
+    return np.asarray(frame)
+
+
+class EvalVideo(RLlibCallback):
+    """Record the first ``episodes`` evaluation episodes of every evaluation round to MP4.
+
+    ``virtual_display``: "auto" starts Xvfb in the rendering process when rendering fails
+    for want of a display (no ``DISPLAY`` set), "always" starts it up front, "never" never.
+    """
+
+    def __init__(self, episodes: int = 1, virtual_display: str = "auto") -> None:
+        super().__init__()
+        self.episodes = episodes
+        self.virtual_display = virtual_display
+        self._streams: dict[str, Mp4Stream] = {}  # episode id -> its encoder
+        self._started = 0  # recordings started in this evaluation round
+        self._given_up: str | None = None  # why this process records no video at all
+
+    # ---- evaluation EnvRunner side -------------------------------------------------------
+
+    def on_episode_start(
+        self,
+        *,
+        episode,
+        env_runner=None,
+        metrics_logger=None,
+        env=None,
+        env_index: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        if not (env_runner and env_runner.config.in_evaluation) or self._given_up:
+            return
+        if self._started >= self.episodes:
+            return
+        self._started += 1
+        frame = self._render(env, env_index, metrics_logger)
+        if frame is None:
+            return
+        height, width = frame.shape[:2]
+        fps = (getattr(env, "metadata", None) or {}).get("render_fps") or DEFAULT_FPS
+        handle, path = tempfile.mkstemp(suffix=".mp4", prefix="eval-video-")
+        os.close(handle)
+        try:
+            stream = Mp4Stream(path, width, height, fps)
+            stream.add(frame)
+        except Exception as err:
+            _remove(path)
+            self._warn(metrics_logger, f"cannot start the MP4 encoder: {err}")
+            return
+        stream.index = self._started - 1
+        self._streams[episode.id_] = stream
+
+    def on_episode_step(
+        self, *, episode, env=None, env_index: int = 0, metrics_logger=None, **kwargs: Any
+    ) -> None:
+        stream = self._streams.get(episode.id_)
+        if stream is None:
+            return
+        frame = self._render(env, env_index, metrics_logger)
+        try:
+            if frame is None:
+                raise RuntimeError("rendering stopped mid-episode")
+            stream.add(frame)
+        except Exception as err:
+            self._streams.pop(episode.id_).abort()
+            self._warn(metrics_logger, f"recording stopped: {err}")
+
+    def on_episode_end(
+        self, *, episode, prev_episode_chunks=None, metrics_logger=None, **kwargs: Any
+    ) -> None:
+        stream = self._streams.pop(episode.id_, None)
+        if stream is None:
+            return
+        try:
+            mp4 = stream.finish()
+        except Exception as err:
+            self._warn(metrics_logger, f"encoding failed: {err}")
+            return
+        chunks = [episode, *(prev_episode_chunks or [])]
+        clip = {
+            "mp4": mp4,
+            "episode": stream.index,
+            "return": float(sum(chunk.get_return() for chunk in chunks)),
+            "length": int(sum(len(chunk) for chunk in chunks)),
+            "frames": stream.frames,
+            "node_id": ray.get_runtime_context().get_node_id(),
+        }
+        metrics_logger.log_value(_CLIPS, clip, reduce="item_series")
+
+    def on_sample_end(self, *, env_runner=None, metrics_logger=None, **kwargs: Any) -> None:
+        if not (env_runner and env_runner.config.in_evaluation):
+            return
+        for stream in self._streams.values():  # episodes cut off by the round's end
+            stream.abort()
+        self._streams.clear()
+        self._started = 0
+
+    def _render(self, env: Any, env_index: int, metrics_logger) -> np.ndarray | None:
+        if self.virtual_display == "always":
+            self._need_display(metrics_logger)
+        try:
+            return render_frame(env, env_index)
+        except Exception as err:
+            # "auto": a render that fails without an X display gets one, then one more try.
+            if not (self.virtual_display == "auto" and not os.environ.get("DISPLAY")):
+                self._warn(metrics_logger, f"render failed: {err}")
+                return None
+        if not self._need_display(metrics_logger):
+            return None
+        try:
+            return render_frame(env, env_index)
+        except Exception as err:
+            self._warn(metrics_logger, f"render failed in a virtual display: {err}")
+            return None
+
+    def _need_display(self, metrics_logger) -> bool:
+        problem = virtual_display.ensure_virtual_display()
+        if problem:
+            self._given_up = problem
+            self._warn(metrics_logger, problem)
+        return problem is None
+
+    def _warn(self, metrics_logger, message: str) -> None:
+        logger.warning("evaluation video: %s", message)
+        if metrics_logger is not None:
+            metrics_logger.log_value(_WARNINGS, message, reduce="item_series")
+
+    # ---- algorithm side ------------------------------------------------------------------
+
+    def on_train_result(self, *, algorithm, result: dict, **kwargs: Any) -> None:
+        evaluation = result.get(EVALUATION_RESULTS)
+        if not isinstance(evaluation, dict):
+            return
+        runner_results = evaluation.get(ENV_RUNNER_RESULTS, {})
+        clips = _as_list(runner_results.pop(_CLIPS, []))
+        warnings = _as_list(runner_results.pop(_WARNINGS, []))
+        video: dict[str, Any] = {"warnings": len(warnings)}
+        if warnings:
+            video["last_warning"] = str(warnings[-1])
+        iteration = result.get("training_iteration", 0)
+        for clip in sorted(clips, key=lambda c: c["episode"]):
+            name = f"iter_{iteration:06d}_ep{clip['episode']}_return_{clip['return']:.0f}.mp4"
+            try:
+                path = write_trial_file(algorithm, f"videos/{name}", clip["mp4"])
+            except OSError as err:
+                video["warnings"] += 1
+                video["last_warning"] = f"cannot write {name}: {err}"
+                logger.warning("evaluation video: cannot write %s: %s", name, err)
+                continue
+            if "path" not in video:
+                video.update(
+                    path=path,
+                    episode_return=clip["return"],
+                    length=clip["length"],
+                    frames=clip["frames"],
+                    node_id=clip["node_id"],
+                )
+            video["count"] = video.get("count", 0) + 1
+        if clips or warnings:
+            evaluation["video"] = video
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def write_trial_file(algorithm, relative: str, data: bytes) -> str:
+    """Write ``data`` under the trial directory (local or remote storage); return its path."""
+    storage = getattr(algorithm, "_storage", None)
+    if storage is not None:  # running under Tune: write where Tune keeps this trial
+        fs, trial = storage.storage_filesystem, storage.trial_fs_path
+        path = f"{trial}/{relative}"
+        fs.create_dir(os.path.dirname(path), recursive=True)
+        with fs.open_output_stream(path) as out:
+            out.write(data)
+        kind = fs.type_name
+        return os.path.abspath(path) if kind == "local" else f"{kind}://{path}"
+    path = os.path.join(algorithm.logdir, relative)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as out:
+        out.write(data)
+    return path

@@ -1,0 +1,191 @@
+"""Evaluation videos: real Ray, real Xvfb, real MP4s decoded back and counted."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+from conftest import CARTPOLE_PPO, REPO, load_script
+
+from envs import make_env
+
+
+def _decode(path: Path) -> tuple[int, tuple[int, int]]:
+    """Frame count and (width, height) of an MP4, decoded with imageio-ffmpeg's reader."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = reader.__next__()
+    count = sum(1 for _ in reader)
+    return count, tuple(meta["size"])
+
+
+def _rows(trial_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+
+
+def _train(tmp_path: Path, *args: str, name: str = "video"):
+    script = load_script()
+    grid = script.run(
+        script.config,
+        stop_return=450,
+        script="cartpole_ppo",
+        argv=["--smoke", "--eval-interval", "1", "--storage", str(tmp_path), "--name", name, *args],
+    )
+    [result] = list(grid)
+    assert result.error is None
+    return Path(result.path)
+
+
+def _render_size(env_id: str = "CartPole-v1") -> tuple[int, int]:
+    env = make_env(env_id)
+    env.reset(seed=0)
+    height, width = env.render().shape[:2]
+    env.close()
+    return width, height
+
+
+def test_short_run_writes_decodable_mp4s_of_whole_episodes(ray_session, tmp_path):
+    trial_dir = _train(tmp_path)
+    videos = sorted((trial_dir / "videos").glob("*.mp4"))
+    assert len(videos) >= 2, videos
+    for video in videos:
+        match = re.fullmatch(r"iter_(\d{6})_ep0_return_(\d+)\.mp4", video.name)
+        assert match, video.name
+        frames, size = _decode(video)
+        episode_length = int(match.group(2))  # CartPole: +1 reward per step, so return = length
+        assert abs(frames - (episode_length + 1)) <= 1, (video.name, frames)
+        assert size == _render_size()
+    reported = [row["evaluation"]["video"] for row in _rows(trial_dir) if "evaluation" in row]
+    assert len(reported) >= 2
+    for video in reported:
+        assert Path(video["path"]).exists()
+        assert Path(video["path"]).parent == trial_dir / "videos"
+        assert video["warnings"] == 0 and video["frames"] == video["length"] + 1
+    # No raw bytes reach the logs.
+    assert b"ftyp" not in (trial_dir / "result.json").read_bytes()
+    assert (trial_dir / "result.json").stat().st_size < 200_000
+
+
+def test_failing_render_is_a_warning_not_a_failed_trial(ray_session, tmp_path):
+    trial_dir = _train(tmp_path, "--env", "display_envs:BrokenRender-v0", name="broken")
+    rows = _rows(trial_dir)
+    assert rows[-1]["training_iteration"] == 2  # the trial trained to its end
+    videos = [row["evaluation"]["video"] for row in rows if "video" in row.get("evaluation", {})]
+    assert videos and all(v["warnings"] >= 1 for v in videos)
+    assert "renderer exploded" in videos[-1]["last_warning"]
+    assert (
+        not list((trial_dir / "videos").glob("*.mp4")) if (trial_dir / "videos").exists() else True
+    )
+
+
+def _xvfb_pids() -> set[int]:
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "Xvfb":
+                    pids.add(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_env_that_needs_a_display_records_inside_xvfb_and_leaves_none(tmp_path):
+    """As a user runs it: its own Ray, no DISPLAY; afterwards no Xvfb is left running."""
+    before = _xvfb_pids()
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "RAY_ADDRESS")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(CARTPOLE_PPO),
+            "--env",
+            "display_envs:NeedsDisplay-v0",
+            "--smoke",
+            "--eval-interval",
+            "1",
+            "--storage",
+            str(tmp_path),
+            "--name",
+            "display",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    [trial_dir] = [p for p in (tmp_path / "display").iterdir() if p.is_dir()]
+    videos = sorted((trial_dir / "videos").glob("*.mp4"))
+    assert len(videos) >= 2
+    frames, size = _decode(videos[0])
+    assert frames > 1 and size == _render_size()
+    deadline = time.monotonic() + 10
+    while _xvfb_pids() - before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _xvfb_pids() - before, "an Xvfb outlived the run"
+
+
+def test_frames_are_the_game_picture_not_the_observation(ray_session, tmp_path):
+    trial_dir = _train(tmp_path, "--eval-interval", "2", name="picture")
+    [video] = sorted((trial_dir / "videos").glob("*.mp4"))
+    reader = imageio_ffmpeg.read_frames(str(video))
+    meta = reader.__next__()
+    first = np.frombuffer(next(reader), dtype=np.uint8).reshape(meta["size"][1], meta["size"][0], 3)
+    # CartPole's picture: mostly white background with a dark cart, in colour, 600x400.
+    assert first.mean() > 200 and first.min() < 100
+
+
+def test_missing_xvfb_is_a_one_line_warning_and_training_goes_on(tmp_path):
+    """No Xvfb on PATH, an env that needs a display: a hint to install it, no video, no crash."""
+    path_without_xvfb = tmp_path / "bin"
+    path_without_xvfb.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        for tool in Path(directory).glob("*") if Path(directory).is_dir() else []:
+            link = path_without_xvfb / tool.name
+            if tool.name != "Xvfb" and not link.exists():
+                link.symlink_to(tool)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "RAY_ADDRESS")}
+    env["PATH"] = str(path_without_xvfb)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(CARTPOLE_PPO),
+            "--env",
+            "display_envs:NeedsDisplay-v0",
+            "--smoke",
+            "--eval-interval",
+            "1",
+            "--storage",
+            str(tmp_path),
+            "--name",
+            "noxvfb",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    hints = [line for line in output.splitlines() if "apt-get install xvfb" in line]
+    assert hints and all(
+        h.endswith("Xvfb not found: install it (apt-get install xvfb); continuing without video")
+        for h in hints
+    )
+    assert "best return" in proc.stdout  # training finished and summarised
+    [trial_dir] = [p for p in (tmp_path / "noxvfb").iterdir() if p.is_dir()]
+    assert not list(trial_dir.glob("videos/*.mp4"))
+    videos = [
+        row["evaluation"]["video"]
+        for row in _rows(trial_dir)
+        if "video" in row.get("evaluation", {})
+    ]
+    assert videos and "apt-get install xvfb" in videos[0]["last_warning"]
