@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from statistics import median
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_ours(storage: str, index: int) -> dict:
+def run_ours(storage: str, name: str, *extra: str) -> dict:
+    """One run of experiments/cartpole_ppo.py as a user types it; its summary's figures."""
     proc = subprocess.run(
         [
             sys.executable,
@@ -29,7 +31,8 @@ def run_ours(storage: str, index: int) -> dict:
             "--storage",
             storage,
             "--name",
-            f"bench_{index}",
+            name,
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -60,47 +63,73 @@ def run_sb3() -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+SYSTEMS = {
+    "rayrl-suite cartpole_ppo.py, defaults (evaluation + video every 20 iterations)": (),
+    "rayrl-suite cartpole_ppo.py --eval-interval 0 (training only, as SB3)": (
+        "--eval-interval",
+        "0",
+    ),
+    "SB3 PPO, rl-zoo hyperparameters": None,
+}
+
+
+def alternate(
+    systems: dict, rounds: int, storage: str, seeded: bool = False
+) -> dict[str, list[dict]]:
+    """Run every system once per round, rotating who goes first; print each run.
+
+    ``seeded``: our runs of round i all get ``--seed i``, so they train on the same episodes.
+    """
+    results: dict[str, list[dict]] = {name: [] for name in systems}
+    names = list(systems)
+    for i in range(rounds):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            extra = systems[name]
+            if seeded and extra is not None:
+                extra = (*extra, "--seed", str(i + 1))
+            result = (
+                run_sb3()
+                if extra is None
+                else run_ours(storage, f"bench_{len(names)}_{i}_{names.index(name)}", *extra)
+            )
+            results[name].append(result)
+            print(
+                f"round {i + 1}  {result['seconds']:6.1f} s  {result['timesteps']:>7,} steps  "
+                f"solved={result['solved']}  {name}",
+                flush=True,
+            )
+    return results
+
+
+def table(results: dict[str, list[dict]]) -> None:
+    python = platform.python_version()
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {python}")
+    print("| system | median time to solve | runs (s) | median steps | solved |")
+    print("|---|---|---|---|---|")
+    for name, rows in results.items():
+        times = ", ".join(f"{r['seconds']:.1f}" for r in rows)
+        print(
+            f"| {name} | {median(r['seconds'] for r in rows):.1f} s | {times} | "
+            f"{median(r['timesteps'] for r in rows):,.0f} | "
+            f"{sum(r['solved'] for r in rows)}/{len(rows)} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="runs of each, alternating")
     args = parser.parse_args()
-    ours, sb3 = [], []
     with tempfile.TemporaryDirectory() as storage:
-        for i in range(args.rounds):
-            # Alternate who goes first, so drift in the machine hits both alike.
-            order = [("ours", lambda i=i: run_ours(storage, i)), ("sb3", run_sb3)]
-            for name, fn in order if i % 2 == 0 else order[::-1]:
-                result = fn()
-                (ours if name == "ours" else sb3).append(result)
-                print(
-                    f"round {i + 1} {name:<4}  {result['seconds']:6.1f} s  "
-                    f"{result['timesteps']:>7,} steps  solved={result['solved']}",
-                    flush=True,
-                )
-    print(
-        f"\nmachine: {platform.processor() or platform.machine()}, "
-        f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}"
-    )
-    print("| system | median time to solve | runs (s) | median steps | solved |")
-    print("|---|---|---|---|---|")
-    for name, rows in (
-        ("rayrl-suite cartpole_ppo.py (RLlib PPO via Tune)", ours),
-        ("SB3 PPO, rl-zoo hyperparameters", sb3),
-    ):
-        times = ", ".join(f"{r['seconds']:.1f}" for r in rows)
-        print(
-            f"| {name} | {statistics.median(r['seconds'] for r in rows):.1f} s | {times} | "
-            f"{statistics.median(r['timesteps'] for r in rows):,.0f} | "
-            f"{sum(r['solved'] for r in rows)}/{len(rows)} |"
-        )
-    ratio = statistics.median(r["seconds"] for r in ours) / statistics.median(
-        r["seconds"] for r in sb3
-    )
-    training = statistics.median(r["training_s"] for r in ours)
-    print(
-        f"\nratio ours/SB3 (median time to solve): {ratio:.2f}   "
-        f"(ours: median {training:.1f} s of it inside training iterations)"
-    )
+        results = alternate(SYSTEMS, args.rounds, storage)
+    table(results)
+    sb3 = median(r["seconds"] for r in results["SB3 PPO, rl-zoo hyperparameters"])
+    for name, rows in results.items():
+        if "rayrl-suite" in name:
+            training = median(r["training_s"] for r in rows)
+            print(
+                f"ratio to SB3: {median(r['seconds'] for r in rows) / sb3:.2f}  "
+                f"({training:.1f} s inside training iterations)  {name}"
+            )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import tempfile
+import threading
 from typing import Any
 
 import numpy as np
@@ -33,7 +35,14 @@ _WARNINGS = "video_warnings"  # warning texts, consumed on the algorithm side
 
 
 class Mp4Stream:
-    """Frames in, H.264/yuv420p MP4 out, encoded as they come (imageio-ffmpeg)."""
+    """Frames in, H.264/yuv420p MP4 out, encoded as they come (imageio-ffmpeg).
+
+    A feeder thread hands frames to ffmpeg, so the env keeps stepping while ffmpeg encodes;
+    the queue between them is bounded (``QUEUED_FRAMES``), so memory stays flat however
+    long the episode.
+    """
+
+    QUEUED_FRAMES = 16
 
     def __init__(self, path: str, width: int, height: int, fps: float) -> None:
         import imageio_ffmpeg
@@ -50,23 +59,44 @@ class Mp4Stream:
             pix_fmt_out="yuv420p",
             macro_block_size=1,  # keep the env's own frame size (even sides suffice)
             quality=None,
-            output_params=["-crf", "23", "-preset", "veryfast"],
+            output_params=["-crf", "23", "-preset", "ultrafast"],
             ffmpeg_log_level="error",
         )
         self._writer.send(None)  # start ffmpeg
+        self._queue: queue.Queue = queue.Queue(maxsize=self.QUEUED_FRAMES)
+        self._error: BaseException | None = None
+        self._feeder = threading.Thread(target=self._feed, daemon=True)
+        self._feeder.start()
+
+    def _feed(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.send(frame)
+                except BaseException as err:  # reported by add() or finish()
+                    self._error = err
 
     def add(self, frame: np.ndarray) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"encoder failed: {self._error}")
         frame = np.ascontiguousarray(frame[..., :3], dtype=np.uint8)
         height, width = frame.shape[:2]
         if (width, height) != self.size:  # odd sides: pad by one black pixel
             frame = np.pad(frame, ((0, self.size[1] - height), (0, self.size[0] - width), (0, 0)))
-        self._writer.send(frame)
+        self._queue.put(frame)
         self.frames += 1
+
+    def _close(self) -> None:
+        self._queue.put(None)
+        self._feeder.join()
+        self._writer.close()
 
     def finish(self) -> bytes:
         """Close the encoder and return the MP4's bytes (the temporary file is removed)."""
         try:
-            self._writer.close()
+            self._close()
+            if self._error is not None:
+                raise RuntimeError(f"encoder failed: {self._error}")
             with open(self.path, "rb") as mp4:
                 return mp4.read()
         finally:
@@ -74,7 +104,7 @@ class Mp4Stream:
 
     def abort(self) -> None:
         try:
-            self._writer.close()
+            self._close()
         except Exception:  # an encoder that already failed has nothing left to close
             pass
         _remove(self.path)

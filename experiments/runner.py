@@ -46,7 +46,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TIMESTEPS = "num_env_steps_sampled_lifetime"
 MODEL_KEYS = {field.name for field in dataclasses.fields(DefaultModelConfig)}
 SMOKE_ITERATIONS = 2
-EVAL_EPISODES = 5  # per evaluation round, unless the script's config says otherwise
 _PREIMPORT = "RAYRL_PREIMPORT_MODULE"
 _TABLE_METRICS = {"trial", "best return", "timesteps", "time (s)", "status", "checkpoint"}
 
@@ -132,8 +131,21 @@ def build_parser(prog: str, config: AlgorithmConfig, stop_return: float) -> argp
     video.add_argument(
         "--eval-interval",
         type=int,
-        default=10,
+        default=20,
         help="evaluate every N iterations, and once at the end (0: never)",
+    )
+    video.add_argument(
+        "--eval-runners",
+        type=int,
+        default=config.evaluation_num_env_runners,
+        help="evaluation env runner actors, evaluating beside training "
+        "(0: evaluate in the trial's own process, between iterations)",
+    )
+    video.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=4,
+        help="greedy episodes per evaluation round, played side by side",
     )
     video.add_argument(
         "--video",
@@ -205,6 +217,8 @@ _AT_LEAST = {
     "checkpoint_every": 1,
     "max_failures": 0,
     "eval_interval": 0,
+    "eval_runners": 0,
+    "eval_episodes": 1,
     "video_episodes": 1,
 }
 
@@ -275,27 +289,24 @@ def _apply_overrides(config: AlgorithmConfig, args: argparse.Namespace) -> None:
 
 
 def _apply_evaluation(config: AlgorithmConfig, args: argparse.Namespace) -> None:
-    """Greedy evaluation on its own EnvRunner, beside training; videos of its episodes."""
+    """Greedy evaluation rounds, the stop rule's metric, and videos of evaluation episodes."""
     callbacks = [c for c in force_list(config.callbacks_class) if c is not RLlibCallback]
     callbacks.append(EpisodeReturnWindow)
     if args.eval_interval > 0:
-        duration = config.evaluation_duration
-        episodes = (
-            duration
-            if isinstance(duration, int) and config.evaluation_duration_unit == ("episodes")
-            else EVAL_EPISODES
-        )
+        episodes = max(args.eval_episodes, args.video_episodes if args.video else 1)
         config.evaluation(
             evaluation_interval=args.eval_interval,
-            evaluation_num_env_runners=max(1, config.evaluation_num_env_runners),
-            evaluation_duration=max(episodes, args.video_episodes if args.video else 1),
+            # 0: in the trial's own process, between iterations (no actor to start: best
+            # for fast envs); N > 0: on N actors, beside training (any node of a cluster).
+            evaluation_num_env_runners=args.eval_runners,
+            evaluation_duration=episodes,
             evaluation_duration_unit="episodes",
-            evaluation_parallel_to_training=True,
-            # One env per evaluation runner: episodes run one after another, so the first
-            # K of a round always finish and get recorded.
+            evaluation_parallel_to_training=args.eval_runners > 0,
+            # One env per episode of the round: they play side by side, so a round takes
+            # about one episode's time, and the first K (recorded) all run to their end.
             evaluation_config={
                 **(config.evaluation_config or {}),
-                "num_envs_per_env_runner": 1,
+                "num_envs_per_env_runner": episodes,
                 "explore": False,
             },
         )
@@ -680,6 +691,7 @@ def print_summary(
         ("timesteps", f"{int(metrics.get(TIMESTEPS, 0)):,}"),
         ("wall time", f"{wall_s:.1f} s from process start (training {training_s:.1f} s)"),
         ("best checkpoint", checkpoint.path if checkpoint else "none"),
+        ("videos", _videos_line(best.path)),
         ("experiment directory", exp_dir),
         ("analyse it", f"python -m analysis {exp_dir}"),
     ]
@@ -690,6 +702,13 @@ def print_summary(
     width = max(len(key) for key, _ in lines)
     for key, value in lines:
         print(f"{key:<{width}}   {value}")
+
+
+def _videos_line(trial_path: str) -> str:
+    videos = sorted(Path(trial_path, "videos").glob("*.mp4")) if "://" not in trial_path else []
+    if not videos:
+        return "none" if "://" not in trial_path else f"{trial_path}/videos/"
+    return f"{len(videos)} MP4s in {videos[0].parent} (newest: {videos[-1].name})"
 
 
 def _last_line(error: BaseException) -> str:

@@ -35,6 +35,8 @@ def test_video_recorded_on_another_node_lands_in_the_trial_dir(cluster, tmp_path
             "remote",
             "--config",
             pin,
+            "--eval-runners",
+            "1",
         ],
         cwd=REPO,
         env={**cluster.env, "RAY_ADDRESS": cluster.address},

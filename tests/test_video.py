@@ -189,3 +189,14 @@ def test_missing_xvfb_is_a_one_line_warning_and_training_goes_on(tmp_path):
         if "video" in row.get("evaluation", {})
     ]
     assert videos and "apt-get install xvfb" in videos[0]["last_warning"]
+
+
+def test_odd_frame_sizes_are_padded_to_what_h264_yuv420p_accepts(tmp_path):
+    from callbacks.video import Mp4Stream
+
+    stream = Mp4Stream(str(tmp_path / "odd.mp4"), width=161, height=101, fps=30)
+    for shade in range(0, 250, 10):
+        stream.add(np.full((101, 161, 3), shade, dtype=np.uint8))
+    (tmp_path / "copy.mp4").write_bytes(stream.finish())
+    assert not (tmp_path / "odd.mp4").exists()  # the encoder's temporary file is gone
+    assert _decode(tmp_path / "copy.mp4") == (25, (162, 102))
