@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -85,6 +86,8 @@ class LocalCluster:
         self.address = f"127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         self.env["RAY_AUTH_MODE"] = "token"
+        # Its own token: a fresh machine has no ~/.ray/auth_token yet, and ours stays untouched.
+        self.env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
         self.procs: list[subprocess.Popen] = []
 
     def _start(self, *args: str) -> None:
