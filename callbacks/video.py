@@ -222,8 +222,13 @@ class EvalVideo(RLlibCallback):
     def on_sample_end(self, *, env_runner=None, metrics_logger=None, **kwargs: Any) -> None:
         if not (env_runner and env_runner.config.in_evaluation):
             return
-        for stream in self._streams.values():  # episodes cut off by the round's end
+        for stream in self._streams.values():  # other envs finished the round's episodes first
             stream.abort()
+            self._warn(
+                metrics_logger,
+                f"episode {stream.index} outlasted the evaluation round "
+                "(other envs finished its episodes first); not recorded",
+            )
         self._streams.clear()
         self._started = 0
 

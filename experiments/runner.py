@@ -71,7 +71,6 @@ def build_parser(prog: str, config: AlgorithmConfig, stop_return: float) -> argp
         description="Train with Ray Tune + RLlib; results, checkpoints and videos go to --storage.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add = parser.add_argument
     scale = parser.add_argument_group("scale")
     scale.add_argument(
         "--env-runners",
@@ -144,8 +143,9 @@ def build_parser(prog: str, config: AlgorithmConfig, stop_return: float) -> argp
     video.add_argument(
         "--eval-episodes",
         type=int,
-        default=4,
-        help="greedy episodes per evaluation round, played side by side",
+        default=1,
+        help="greedy episodes per evaluation round, played side by side; with more than "
+        "--video-episodes, a recorded episode that outlasts the round is dropped (a warning)",
     )
     video.add_argument(
         "--video",
@@ -197,7 +197,6 @@ def build_parser(prog: str, config: AlgorithmConfig, stop_return: float) -> argp
     sweep = parser.add_argument_group("sweep")
     sweep.add_argument("--sweep", action="store_true", help="run the script's hyperparameter grid")
     sweep.add_argument("--num-samples", type=int, default=5, help="repeat the grid this many times")
-    del add
     return parser
 
 
@@ -303,7 +302,8 @@ def _apply_evaluation(config: AlgorithmConfig, args: argparse.Namespace) -> None
             evaluation_duration_unit="episodes",
             evaluation_parallel_to_training=args.eval_runners > 0,
             # One env per episode of the round: they play side by side, so a round takes
-            # about one episode's time, and the first K (recorded) all run to their end.
+            # about one episode's time. RLlib ends a round after N finished episodes, so a
+            # recorded episode always finishes only when N = K.
             evaluation_config={
                 **(config.evaluation_config or {}),
                 "num_envs_per_env_runner": episodes,

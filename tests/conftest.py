@@ -45,17 +45,28 @@ def ray_session():
 
 
 def run_script(
-    *args: str, script: Path = CARTPOLE_PPO, timeout: float = 300, cwd: Path | None = None
+    *args: str, script: Path = CARTPOLE_PPO, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """Run an experiment script as a user would, in its own process."""
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    """Run an experiment script as a user would, in its own process (no DISPLAY, no Ray
+    address unless ``env`` gives one)."""
+    full_env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, str(script), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=cwd or REPO,
-        env=env,
+        cwd=REPO,
+        env=full_env,
+    )
+
+
+def smoke_run_with_videos(
+    storage: Path, name: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``cartpole_ppo.py --smoke`` with an evaluation round (and video) every iteration."""
+    return run_script(
+        "--smoke", "--eval-interval", "1", "--storage", str(storage), "--name", name, *args, env=env
     )
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-from conftest import CARTPOLE_PPO, REPO, LocalCluster
+from conftest import LocalCluster, smoke_run_with_videos
 
 
 @pytest.fixture(scope="module")
@@ -22,27 +20,14 @@ def test_video_recorded_on_another_node_lands_in_the_trial_dir(cluster, tmp_path
     [eval_node] = [n["NodeID"] for n in nodes if "eval_node" in n["Resources"]]
     [head] = [n["NodeID"] for n in nodes if "node:__internal_head__" in n["Resources"]]
     pin = 'evaluation_config={"custom_resources_per_env_runner": {"eval_node": 0.01}}'
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(CARTPOLE_PPO),
-            "--smoke",
-            "--eval-interval",
-            "1",
-            "--storage",
-            str(tmp_path),
-            "--name",
-            "remote",
-            "--config",
-            pin,
-            "--eval-runners",
-            "1",
-        ],
-        cwd=REPO,
+    proc = smoke_run_with_videos(
+        tmp_path,
+        "remote",
+        "--config",
+        pin,
+        "--eval-runners",
+        "1",
         env={**cluster.env, "RAY_ADDRESS": cluster.address},
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     [trial_dir] = [p for p in (tmp_path / "remote").iterdir() if p.is_dir()]

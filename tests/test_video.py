@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
-from conftest import CARTPOLE_PPO, REPO, load_script
+from conftest import load_script, smoke_run_with_videos
 
 from envs import make_env
 
@@ -99,27 +97,7 @@ def _xvfb_pids() -> set[int]:
 def test_env_that_needs_a_display_records_inside_xvfb_and_leaves_none(tmp_path):
     """As a user runs it: its own Ray, no DISPLAY; afterwards no Xvfb is left running."""
     before = _xvfb_pids()
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "RAY_ADDRESS")}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(CARTPOLE_PPO),
-            "--env",
-            "display_envs:NeedsDisplay-v0",
-            "--smoke",
-            "--eval-interval",
-            "1",
-            "--storage",
-            str(tmp_path),
-            "--name",
-            "display",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = smoke_run_with_videos(tmp_path, "display", "--env", "display_envs:NeedsDisplay-v0")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     [trial_dir] = [p for p in (tmp_path / "display").iterdir() if p.is_dir()]
     videos = sorted((trial_dir / "videos").glob("*.mp4"))
@@ -151,27 +129,12 @@ def test_missing_xvfb_is_a_one_line_warning_and_training_goes_on(tmp_path):
             link = path_without_xvfb / tool.name
             if tool.name != "Xvfb" and not link.exists():
                 link.symlink_to(tool)
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "RAY_ADDRESS")}
-    env["PATH"] = str(path_without_xvfb)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(CARTPOLE_PPO),
-            "--env",
-            "display_envs:NeedsDisplay-v0",
-            "--smoke",
-            "--eval-interval",
-            "1",
-            "--storage",
-            str(tmp_path),
-            "--name",
-            "noxvfb",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = smoke_run_with_videos(
+        tmp_path,
+        "noxvfb",
+        "--env",
+        "display_envs:NeedsDisplay-v0",
+        env={"PATH": str(path_without_xvfb)},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     output = proc.stdout + proc.stderr
