@@ -144,7 +144,7 @@ class EvalVideo(RLlibCallback):
         super().__init__()
         self.episodes = episodes
         self.virtual_display = virtual_display
-        self._streams: dict[str, Mp4Stream] = {}  # episode id -> its encoder
+        self._streams: dict[str, tuple[int, Mp4Stream]] = {}  # episode id -> (index, encoder)
         self._started = 0  # recordings started in this evaluation round
         self._given_up: str | None = None  # why this process records no video at all
 
@@ -179,30 +179,29 @@ class EvalVideo(RLlibCallback):
             _remove(path)
             self._warn(metrics_logger, f"cannot start the MP4 encoder: {err}")
             return
-        stream.index = self._started - 1
-        self._streams[episode.id_] = stream
+        self._streams[episode.id_] = (self._started - 1, stream)
 
     def on_episode_step(
         self, *, episode, env=None, env_index: int = 0, metrics_logger=None, **kwargs: Any
     ) -> None:
-        stream = self._streams.get(episode.id_)
-        if stream is None:
+        if episode.id_ not in self._streams:
             return
+        _, stream = self._streams[episode.id_]
         frame = self._render(env, env_index, metrics_logger)
         try:
             if frame is None:
                 raise RuntimeError("rendering stopped mid-episode")
             stream.add(frame)
         except Exception as err:
-            self._streams.pop(episode.id_).abort()
+            self._streams.pop(episode.id_)[1].abort()
             self._warn(metrics_logger, f"recording stopped: {err}")
 
     def on_episode_end(
         self, *, episode, prev_episode_chunks=None, metrics_logger=None, **kwargs: Any
     ) -> None:
-        stream = self._streams.pop(episode.id_, None)
-        if stream is None:
+        if episode.id_ not in self._streams:
             return
+        index, stream = self._streams.pop(episode.id_)
         try:
             mp4 = stream.finish()
         except Exception as err:
@@ -211,7 +210,7 @@ class EvalVideo(RLlibCallback):
         chunks = [episode, *(prev_episode_chunks or [])]
         clip = {
             "mp4": mp4,
-            "episode": stream.index,
+            "episode": index,
             "return": float(sum(chunk.get_return() for chunk in chunks)),
             "length": int(sum(len(chunk) for chunk in chunks)),
             "frames": stream.frames,
@@ -222,11 +221,11 @@ class EvalVideo(RLlibCallback):
     def on_sample_end(self, *, env_runner=None, metrics_logger=None, **kwargs: Any) -> None:
         if not (env_runner and env_runner.config.in_evaluation):
             return
-        for stream in self._streams.values():  # other envs finished the round's episodes first
+        for index, stream in self._streams.values():  # other envs ended the round first
             stream.abort()
             self._warn(
                 metrics_logger,
-                f"episode {stream.index} outlasted the evaluation round "
+                f"episode {index} outlasted the evaluation round "
                 "(other envs finished its episodes first); not recorded",
             )
         self._streams.clear()

@@ -406,7 +406,9 @@ def quiet_routine_logs() -> None:
         "ray.rllib.core.rl_module.rl_module",
         "ray.train._internal.storage",
     ):
-        logging.getLogger(name).addFilter(_DropRoutineLogs())
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _DropRoutineLogs) for f in log.filters):
+            log.addFilter(_DropRoutineLogs())
 
 
 def prepare_worker() -> None:
@@ -428,7 +430,6 @@ def connect_ray(address: str | None, dashboard: bool, preimport: str = "") -> No
 
     ``preimport`` names a module that every worker imports as soon as it starts.
     """
-    quiet_routine_logs()
     if ray.is_initialized():
         return
     runtime_env: dict[str, Any] = {

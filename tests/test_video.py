@@ -59,6 +59,7 @@ def test_short_run_writes_decodable_mp4s_of_whole_episodes(ray_session, tmp_path
         episode_length = int(match.group(2))  # CartPole: +1 reward per step, so return = length
         assert abs(frames - (episode_length + 1)) <= 1, (video.name, frames)
         assert size == _render_size()
+        assert imageio_ffmpeg.read_frames(str(video)).__next__()["fps"] == 50  # CartPole's
     reported = [row["evaluation"]["video"] for row in _rows(trial_dir) if "evaluation" in row]
     assert len(reported) >= 2
     for video in reported:
