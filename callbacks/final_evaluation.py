@@ -11,7 +11,11 @@ import math
 from typing import Any
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
-from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EVALUATION_RESULTS
+from ray.rllib.utils.metrics import (
+    ENV_RUNNER_RESULTS,
+    EPISODE_RETURN_MEAN,
+    EVALUATION_RESULTS,
+)
 
 
 class FinalEvaluation(RLlibCallback):
@@ -22,7 +26,7 @@ class FinalEvaluation(RLlibCallback):
         self.stop = dict(stop)
 
     def on_train_result(self, *, algorithm, result: dict, **kwargs: Any) -> None:
-        if not algorithm.config.evaluation_interval or EVALUATION_RESULTS in result:
+        if not algorithm.config.evaluation_interval or evaluated_this_iteration(result):
             return
         if not any(_reached(result.get(key), goal) for key, goal in self.stop.items()):
             return
@@ -34,6 +38,17 @@ class FinalEvaluation(RLlibCallback):
                 algorithm.metrics.delete(
                     EVALUATION_RESULTS, ENV_RUNNER_RESULTS, key, key_error=False
                 )
+
+
+def evaluated_this_iteration(result: dict) -> bool:
+    """Whether ``result`` holds a fresh evaluation round.
+
+    RLlib carries an ``evaluation`` entry in every result; in iterations without a round its
+    episode statistics are NaN.
+    """
+    runners = (result.get(EVALUATION_RESULTS) or {}).get(ENV_RUNNER_RESULTS) or {}
+    value = runners.get(EPISODE_RETURN_MEAN)
+    return isinstance(value, (int, float)) and not math.isnan(value)
 
 
 def _reached(value: Any, goal: float) -> bool:

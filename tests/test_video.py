@@ -164,3 +164,14 @@ def test_odd_frame_sizes_are_padded_to_what_h264_yuv420p_accepts(tmp_path):
     (tmp_path / "copy.mp4").write_bytes(stream.finish())
     assert not (tmp_path / "odd.mp4").exists()  # the encoder's temporary file is gone
     assert _decode(tmp_path / "copy.mp4") == (25, (162, 102))
+
+
+def test_the_iteration_that_stops_training_gets_its_own_evaluation_video(ray_session, tmp_path):
+    # --smoke stops after iteration 2; the regular rounds (every 5) never come.
+    trial_dir = _train(tmp_path, "--eval-interval", "5", name="final")
+    videos = sorted(p.name for p in (trial_dir / "videos").glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].startswith("iter_000002_ep0_")
+    rows = _rows(trial_dir)
+    assert "video" not in rows[0].get("evaluation", {})
+    assert rows[-1]["evaluation"]["video"]["path"].endswith(videos[0])
+    assert rows[-1]["evaluation"]["env_runners"]["episode_return_mean"] > 0
