@@ -16,14 +16,13 @@ import gymnasium as gym
 SUITE_ENVS: tuple[str, ...] = ("CartPole-v1",)
 
 
-def _gymnasium_ids() -> list[str]:
-    try:  # ALE ids (ALE/Pong-v5, ...) appear only once ale_py registered them.
+def _register_ale() -> None:
+    try:  # ALE ids (ALE/Pong-v5, ...) exist only once ale_py registered them.
         import ale_py
 
         gym.register_envs(ale_py)
     except ImportError:
         pass
-    return list(gym.registry)
 
 
 def check_env_id(env_id: str) -> None:
@@ -35,7 +34,8 @@ def check_env_id(env_id: str) -> None:
         except ImportError as err:
             raise ValueError(f"cannot import {module!r} for env id {env_id!r}: {err}") from None
         env_id = env_id.split(":", 1)[1]
-    known = list(dict.fromkeys([*SUITE_ENVS, *_gymnasium_ids()]))
+    _register_ale()
+    known = list(dict.fromkeys([*SUITE_ENVS, *gym.registry]))
     if env_id in known:
         return
     close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.6)
@@ -45,7 +45,7 @@ def check_env_id(env_id: str) -> None:
 
 def make_env(env_id: str, env_config: dict[str, Any] | None = None) -> gym.Env:
     """Build ``env_id`` so that ``render()`` returns RGB frames."""
-    _gymnasium_ids()
+    _register_ale()
     kwargs = dict(env_config or {})
     kwargs.setdefault("render_mode", "rgb_array")
     return gym.make(env_id, **kwargs)

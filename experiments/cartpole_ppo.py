@@ -7,8 +7,9 @@ How to run:
     python experiments/cartpole_ppo.py --help     # every flag
 
 Results to expect (benchmarks/RESULTS.md; 2 cores, no GPU): the mean return of the last
-100 training episodes reaches 450 after about 60k-100k env steps, in about 25 s from
-process start.
+100 training episodes reaches 450 after 70k-100k env steps, in 25-35 s from process start
+(12-18 s of it training; the rest is imports, Ray and Tune start-up), with an evaluation
+video every 20 iterations and one at the end. SB3 with rl-zoo's hyperparameters: ~14 s.
 """
 
 import sys

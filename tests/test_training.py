@@ -49,6 +49,16 @@ def test_short_run_writes_the_checkpoint_tune_reports_as_best(ray_session, tmp_p
     assert f"best checkpoint        {best.path}" in out
     assert "python -m analysis" in out
     assert re.search(r"iter +\d+ +steps +[\d,]+ +return\(last 100\)", out)
+    # The command the summary points to reads the same experiment back.
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis", str(tmp_path / "short")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"best checkpoint  {best.path}" in proc.stdout
     frame = result.metrics_dataframe
     assert frame[TIMESTEPS_KEY].iloc[-1] >= 8000
     assert frame[RETURN_METRIC].iloc[-1] > 0
