@@ -64,16 +64,11 @@ def trials_table(grid: tune.ResultGrid) -> pd.DataFrame:
         for key in keys:
             value = config.get(key)
             row[key] = f"{value:.3g}" if isinstance(value, float) else str(value)
-        frame = result.metrics_dataframe
-        has_return = frame is not None and RETURN_METRIC in frame
-        best = float(frame[RETURN_METRIC].max()) if has_return else math.nan
         metrics = result.metrics or {}
-        checkpoint = (
-            result.get_best_checkpoint(RETURN_METRIC, "max") if result.best_checkpoints else None
-        )
+        checkpoint = best_checkpoint(result)
         row.update(
             {
-                "best return": round(best, 1),
+                "best return": round(best_return(result), 1),
                 "timesteps": int(metrics.get(TIMESTEPS, 0) or 0),
                 "time (s)": round(float(metrics.get("time_total_s", 0) or 0), 1),
                 "status": "error" if result.error else "done",
@@ -85,6 +80,19 @@ def trials_table(grid: tune.ResultGrid) -> pd.DataFrame:
     if table.empty:
         return table
     return table.sort_values("best return", ascending=False, na_position="last")
+
+
+def best_return(result: tune.Result) -> float:
+    """A trial's highest mean return of the last 100 training episodes (NaN if none)."""
+    frame = result.metrics_dataframe
+    if frame is None or RETURN_METRIC not in frame:
+        return math.nan
+    return float(frame[RETURN_METRIC].max())
+
+
+def best_checkpoint(result: tune.Result) -> tune.Checkpoint | None:
+    """The checkpoint Tune kept with the highest return, if the trial has any."""
+    return result.get_best_checkpoint(RETURN_METRIC, "max") if result.best_checkpoints else None
 
 
 def best_result(grid: tune.ResultGrid) -> tune.Result:

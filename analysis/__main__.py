@@ -7,7 +7,7 @@ import sys
 
 import pandas as pd
 
-from analysis import AnalysisError, best_result, load_experiment, trials_table
+from analysis import AnalysisError, best_checkpoint, best_result, load_experiment, trials_table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,9 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     with pd.option_context("display.width", 200, "display.max_colwidth", 120):
         print(table.drop(columns=["checkpoint"]).to_string(index=False))
     print(f"\nbest trial       {best.path}")
-    checkpoint = (
-        best.get_best_checkpoint("return_last100", "max") if best.best_checkpoints else None
-    )
+    checkpoint = best_checkpoint(best)
     print(f"best checkpoint  {checkpoint.path if checkpoint else 'none'}")
     return 0
 

@@ -35,7 +35,14 @@ from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.utils import force_list
 
 import envs
-from analysis import AnalysisError, best_result, trials_table
+from analysis import (
+    AnalysisError,
+    best_checkpoint,
+    best_result,
+    best_return,
+    trials_table,
+    varying_keys,
+)
 from callbacks import RETURN_METRIC, EpisodeReturnWindow, EvalVideo, FinalEvaluation
 from experiments.process_clock import process_start_time
 
@@ -47,7 +54,6 @@ TIMESTEPS = "num_env_steps_sampled_lifetime"
 MODEL_KEYS = {field.name for field in dataclasses.fields(DefaultModelConfig)}
 SMOKE_ITERATIONS = 2
 _PREIMPORT = "RAYRL_PREIMPORT_MODULE"
-_TABLE_METRICS = {"trial", "best return", "timesteps", "time (s)", "status", "checkpoint"}
 
 
 class UsageError(Exception):
@@ -580,12 +586,17 @@ def _fit(tuner: tune.Tuner) -> tuple[tune.ResultGrid, bool]:
     Tune catches the first SIGINT itself (saving the experiment for --resume) and then puts
     back the handler it found, so finding our handler back in place means Ctrl-C was pressed.
     """
+    # Tune installs its handler only from the main thread, and not when told not to.
+    watched = threading.current_thread() is threading.main_thread() and (
+        os.environ.get("TUNE_DISABLE_SIGINT_HANDLER") != "1"
+    )
     before = signal.getsignal(signal.SIGINT)
     grid = tuner.fit()
+    if not watched:
+        return grid, False
     interrupted = signal.getsignal(signal.SIGINT) is before
     signal.signal(signal.SIGINT, before)  # Tune leaves its handler installed otherwise
-    in_main = threading.current_thread() is threading.main_thread()
-    return grid, interrupted and in_main and os.environ.get("TUNE_DISABLE_SIGINT_HANDLER") != "1"
+    return grid, interrupted
 
 
 def _shown_script(script: str) -> str:
@@ -673,20 +684,20 @@ def print_summary(
     print(f"\n== {script}: {name}")
     try:
         best = best_result(grid)
-        if best.metrics_dataframe is None or RETURN_METRIC not in best.metrics_dataframe:
-            raise AnalysisError("no result")
     except AnalysisError:
+        best = None
+    top = best_return(best) if best is not None else math.nan
+    if math.isnan(top):
         print(f"no trial reported a result\nexperiment directory   {exp_dir}")
         return
     metrics = best.metrics
-    best_return = float(best.metrics_dataframe[RETURN_METRIC].max())
-    checkpoint = best.get_best_checkpoint(RETURN_METRIC, "max") if best.best_checkpoints else None
-    solved = "solved" if best_return >= stop_return else "not solved"
+    checkpoint = best_checkpoint(best)
+    solved = "solved" if top >= stop_return else "not solved"
     training_s = metrics.get("time_total_s", 0)
     lines = [
         (
             "best return",
-            f"{best_return:.1f} (mean of last 100 episodes; goal {stop_return:g}: {solved})",
+            f"{top:.1f} (mean of last 100 episodes; goal {stop_return:g}: {solved})",
         ),
         ("iterations", f"{metrics.get('training_iteration', 0)}"),
         ("timesteps", f"{int(metrics.get(TIMESTEPS, 0)):,}"),
@@ -698,17 +709,19 @@ def print_summary(
     ]
     if sweep:
         best_row = table[table["trial"] == metrics.get("trial_id")].iloc[0]
-        varying = [c for c in table.columns if c not in _TABLE_METRICS]
-        lines.insert(0, ("best config", ", ".join(f"{k}={best_row[k]}" for k in varying)))
+        varying = ", ".join(f"{k}={best_row[k]}" for k in varying_keys(grid))
+        lines.insert(0, ("best config", varying))
     width = max(len(key) for key, _ in lines)
     for key, value in lines:
         print(f"{key:<{width}}   {value}")
 
 
 def _videos_line(trial_path: str) -> str:
-    videos = sorted(Path(trial_path, "videos").glob("*.mp4")) if "://" not in trial_path else []
+    if "://" in trial_path:  # remote storage: not listed from here
+        return f"{trial_path}/videos/"
+    videos = sorted(Path(trial_path, "videos").glob("*.mp4"))
     if not videos:
-        return "none" if "://" not in trial_path else f"{trial_path}/videos/"
+        return "none"
     return f"{len(videos)} MP4s in {videos[0].parent} (newest: {videos[-1].name})"
 
 
