@@ -1,31 +1,88 @@
-"""``python -m analysis EXPERIMENT_DIR``: the trials table and the best checkpoint."""
+"""``python -m analysis EXPERIMENT_DIR``: best checkpoint, restored and evaluated, and a report.
+
+Prints the trials table and the evaluation of the best checkpoint (restored with its
+connectors), and writes videos, curves, trials.csv and a self-contained report.html.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 import pandas as pd
 
-from analysis import AnalysisError, best_checkpoint, best_result, load_experiment, trials_table
+from analysis import AnalysisError, metric_label
+from analysis.policy import RestoreError
+from analysis.report import analyse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
+    parser.add_argument("experiment_dir", help="e.g. results/cartpole_ppo_2026-11-21_20-03-01")
+    parser.add_argument(
+        "--metric",
+        default=None,
+        help="choose the best checkpoint by this result (default: the evaluation return, "
+        "else the training return of the last 100 episodes)",
+    )
+    parser.add_argument("--mode", choices=["max", "min"], default="max")
+    parser.add_argument(
+        "--episodes", type=int, default=10, help="evaluation episodes to play (default 10)"
+    )
+    parser.add_argument(
+        "--explore", action="store_true", help="sample actions instead of the greedy policy"
+    )
+    parser.add_argument(
+        "--no-video", dest="video", action="store_false", help="no MP4s (before/after/reel)"
+    )
+    parser.add_argument("--virtual-display", action="store_true", help="always render inside Xvfb")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
-    parser.add_argument("experiment_dir", help="e.g. results/cartpole_ppo_2026-11-21_20-03-01")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    if args.episodes < 0:
+        print("python -m analysis: error: --episodes must be >= 0", file=sys.stderr)
+        return 2
     try:
-        grid = load_experiment(args.experiment_dir)
-        table = trials_table(grid)
-        best = best_result(grid)
-    except AnalysisError as err:
+        found = analyse(
+            args.experiment_dir,
+            metric=args.metric,
+            mode=args.mode,
+            episodes=args.episodes,
+            explore=args.explore,
+            video=args.video,
+            virtual_display="always" if args.virtual_display else "auto",
+            progress=lambda line: print(f"... {line}", flush=True),
+        )
+    except (AnalysisError, RestoreError) as err:
         print(f"python -m analysis: error: {err}", file=sys.stderr)
         return 2
-    with pd.option_context("display.width", 200, "display.max_colwidth", 120):
-        print(table.drop(columns=["checkpoint"]).to_string(index=False))
-    print(f"\nbest trial       {best.path}")
-    checkpoint = best_checkpoint(best)
-    print(f"best checkpoint  {checkpoint.path if checkpoint else 'none'}")
+    best = found.best
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print("\n" + found.table.drop(columns=["checkpoint"]).to_string(index=False))
+    recorded = best.value
+    lines = [
+        ("best trial", best.result.path),
+        ("best checkpoint", best.checkpoint.path),
+        (
+            "chosen by",
+            f"{metric_label(best.metric)} ({best.mode}) = "
+            + ("n/a" if math.isnan(recorded) else f"{recorded:.1f}")
+            + " when saved",
+        ),
+    ]
+    if found.episodes:
+        policy = "exploring" if found.explore else "greedy"
+        lines.append((f"restored ({policy})", str(found.episodes)))
+    lines += [(name, str(path)) for name, path in found.files.items() if name != "report.html"]
+    lines += [("warning", warning) for warning in found.warnings]
+    lines.append(("report", str(found.report)))
+    width = max(len(key) for key, _ in lines)
+    print()
+    for key, value in lines:
+        print(f"{key:<{width}}   {value}")
     return 0
 
 

@@ -30,8 +30,8 @@ from callbacks import virtual_display
 logger = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30
-_CLIPS = "video_clips"  # per-episode dicts with the MP4 bytes, consumed on the algorithm side
-_WARNINGS = "video_warnings"  # warning texts, consumed on the algorithm side
+CLIPS = "video_clips"  # per-episode dicts with the MP4 bytes, consumed on the algorithm side
+WARNINGS = "video_warnings"  # warning texts, consumed on the algorithm side
 
 
 class Mp4Stream:
@@ -214,9 +214,10 @@ class EvalVideo(RLlibCallback):
             "return": float(sum(chunk.get_return() for chunk in chunks)),
             "length": int(sum(len(chunk) for chunk in chunks)),
             "frames": stream.frames,
-            "node_id": ray.get_runtime_context().get_node_id(),
+            # Outside Ray (analysis replaying a checkpoint) asking would start or join a Ray.
+            "node_id": ray.get_runtime_context().get_node_id() if ray.is_initialized() else "",
         }
-        metrics_logger.log_value(_CLIPS, clip, reduce="item_series")
+        metrics_logger.log_value(CLIPS, clip, reduce="item_series")
 
     def on_sample_end(self, *, env_runner=None, metrics_logger=None, **kwargs: Any) -> None:
         if not (env_runner and env_runner.config.in_evaluation):
@@ -259,7 +260,7 @@ class EvalVideo(RLlibCallback):
     def _warn(self, metrics_logger, message: str) -> None:
         logger.warning("evaluation video: %s", message)
         if metrics_logger is not None:
-            metrics_logger.log_value(_WARNINGS, message, reduce="item_series")
+            metrics_logger.log_value(WARNINGS, message, reduce="item_series")
 
     # ---- algorithm side ------------------------------------------------------------------
 
@@ -268,8 +269,8 @@ class EvalVideo(RLlibCallback):
         if not isinstance(evaluation, dict):
             return
         runner_results = evaluation.get(ENV_RUNNER_RESULTS, {})
-        clips = _as_list(runner_results.pop(_CLIPS, []))
-        warnings = _as_list(runner_results.pop(_WARNINGS, []))
+        clips = _as_list(runner_results.pop(CLIPS, []))
+        warnings = _as_list(runner_results.pop(WARNINGS, []))
         video: dict[str, Any] = {"warnings": len(warnings)}
         if warnings:
             video["last_warning"] = str(warnings[-1])

@@ -37,9 +37,12 @@ from ray.rllib.utils import force_list
 import envs
 from analysis import (
     AnalysisError,
-    best_checkpoint,
+    RestoreError,
+    analyse,
     best_result,
     best_return,
+    choose_best,
+    metric_label,
     trials_table,
     varying_keys,
 )
@@ -189,6 +192,19 @@ def build_parser(prog: str, config: AlgorithmConfig, stop_return: float) -> argp
         "--checkpoint-every", type=int, default=10, help="checkpoint every N iterations"
     )
     out.add_argument("--max-failures", type=int, default=0, help="retry a failed trial N times")
+    out.add_argument(
+        "--report",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after training, restore the best checkpoint, evaluate it and write report.html "
+        "(what python -m analysis does; default: on)",
+    )
+    out.add_argument(
+        "--report-episodes",
+        type=int,
+        default=5,
+        help="greedy episodes the restored best checkpoint plays for the report (default 5)",
+    )
     ray_group = parser.add_argument_group("ray")
     ray_group.add_argument(
         "--address",
@@ -213,6 +229,12 @@ def _parse_value(text: str) -> Any:
         return text  # a bare word such as relu
 
 
+_FLAG_OF_SETTING = {
+    "num_env_runners": "env_runners",
+    "num_envs_per_env_runner": "envs_per_runner",
+    "num_learners": "learners",
+}
+
 _AT_LEAST = {
     "env_runners": 0,
     "envs_per_runner": 1,
@@ -225,6 +247,7 @@ _AT_LEAST = {
     "eval_runners": 0,
     "eval_episodes": 1,
     "video_episodes": 1,
+    "report_episodes": 0,
 }
 
 
@@ -528,10 +551,15 @@ def run(
     *,
     stop_return: float,
     sweep: dict[str, Any] | None = None,
+    smoke: dict[str, Any] | None = None,
     argv: Sequence[str] | None = None,
     script: str | None = None,
 ) -> tune.ResultGrid:
-    """Train ``config`` as the command line says, then print a summary; return Tune's ResultGrid."""
+    """Train ``config`` as the command line says, then print a summary; return Tune's ResultGrid.
+
+    ``smoke``: config settings that make ``--smoke`` quick (e.g. a smaller batch), applied
+    before ``--config`` overrides.
+    """
     started = process_start_time()
     script = script or Path(sys.argv[0]).stem
     parser = build_parser(f"{script}.py", config, stop_return)
@@ -539,6 +567,11 @@ def run(
     try:
         if args.sweep and not sweep:
             raise UsageError(f"{script} defines no sweep")
+        if args.smoke and smoke:
+            config = config.copy(copy_frozen=False).update_from_dict(smoke)
+            for key, flag in _FLAG_OF_SETTING.items():  # flags the user left alone follow
+                if key in smoke and getattr(args, flag) == parser.get_default(flag):
+                    setattr(args, flag, smoke[key])
         config = apply_args(config, args)
         storage = check_storage(args.storage)
         name, resuming = experiment_path(storage, script, args.name, args.resume)
@@ -568,6 +601,14 @@ def run(
         sweep=sweep if args.sweep else None,
         wall_s=time.time() - started,
     )
+    if args.report and not interrupted:
+        write_report(
+            storage,
+            name,
+            episodes=args.report_episodes,
+            video=args.video,
+            virtual_display="always" if args.virtual_display else "auto",
+        )
     if interrupted:
         again = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--resume"]
         if "--name" not in again:
@@ -578,6 +619,32 @@ def run(
     if grid.errors:
         raise SystemExit(1)
     return grid
+
+
+def write_report(storage: str, name: str, **options: Any) -> None:
+    """Restore the best checkpoint, evaluate it, write report.html; say where it all is.
+
+    A report that cannot be made is a warning: training itself went fine.
+    """
+    if "://" in storage:
+        print("report: skipped for remote storage; run python -m analysis on a local copy")
+        return
+    experiment = Path(storage, name)
+    try:
+        found = analyse(
+            experiment, progress=lambda line: print(f"report: {line}", flush=True), **options
+        )
+    except (AnalysisError, RestoreError) as err:
+        print(f"report: not written: {err}")
+        return
+    lines = []
+    if found.episodes:
+        lines.append(("restored policy", f"{found.episodes} (greedy)"))
+    lines += [(name, str(path)) for name, path in found.files.items() if name.endswith(".mp4")]
+    lines += [("warning", warning) for warning in found.warnings]
+    lines.append(("report", str(found.report)))
+    for key, value in lines:
+        print(f"{key:<20}   {value}")
 
 
 def _fit(tuner: tune.Tuner) -> tuple[tune.ResultGrid, bool]:
@@ -691,7 +758,15 @@ def print_summary(
         print(f"no trial reported a result\nexperiment directory   {exp_dir}")
         return
     metrics = best.metrics
-    checkpoint = best_checkpoint(best)
+    try:  # the checkpoint python -m analysis and the report pick (by evaluation return)
+        chosen = choose_best(grid)
+        checkpoint = chosen.checkpoint.path + (
+            f" ({metric_label(chosen.metric)} {chosen.value:.1f} when saved)"
+            if not math.isnan(chosen.value)
+            else ""
+        )
+    except AnalysisError:
+        checkpoint = "none"
     solved = "solved" if top >= stop_return else "not solved"
     training_s = metrics.get("time_total_s", 0)
     lines = [
@@ -702,7 +777,7 @@ def print_summary(
         ("iterations", f"{metrics.get('training_iteration', 0)}"),
         ("timesteps", f"{int(metrics.get(TIMESTEPS, 0)):,}"),
         ("wall time", f"{wall_s:.1f} s from process start (training {training_s:.1f} s)"),
-        ("best checkpoint", checkpoint.path if checkpoint else "none"),
+        ("best checkpoint", checkpoint),
         ("videos", _videos_line(best.path)),
         ("experiment directory", exp_dir),
         ("analyse it", f"python -m analysis {exp_dir}"),

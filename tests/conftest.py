@@ -66,7 +66,16 @@ def smoke_run_with_videos(
 ) -> subprocess.CompletedProcess:
     """``cartpole_ppo.py --smoke`` with an evaluation round (and video) every iteration."""
     return run_script(
-        "--smoke", "--eval-interval", "1", "--storage", str(storage), "--name", name, *args, env=env
+        "--smoke",
+        "--eval-interval",
+        "1",
+        "--no-report",
+        "--storage",
+        str(storage),
+        "--name",
+        name,
+        *args,
+        env=env,
     )
 
 

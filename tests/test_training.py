@@ -10,9 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 from conftest import CARTPOLE_PPO, REPO, load_script
 from ray import tune
 
+from analysis import choose_best
 from callbacks import RETURN_METRIC
 
 TIMESTEPS_KEY = "num_env_steps_sampled_lifetime"
@@ -46,7 +48,8 @@ def test_short_run_writes_the_checkpoint_tune_reports_as_best(ray_session, tmp_p
     assert (Path(best.path) / "algorithm_state.pkl").exists()
     assert Path(best.path).is_relative_to(tmp_path / "short")
     out = capsys.readouterr().out
-    assert f"best checkpoint        {best.path}" in out
+    chosen = choose_best(grid)  # by evaluation return, the training return breaking ties
+    assert f"best checkpoint        {chosen.checkpoint.path}" in out
     assert "python -m analysis" in out
     assert re.search(r"iter +\d+ +steps +[\d,]+ +return\(last 100\)", out)
     # The command the summary points to reads the same experiment back.
@@ -58,7 +61,7 @@ def test_short_run_writes_the_checkpoint_tune_reports_as_best(ray_session, tmp_p
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert f"best checkpoint  {best.path}" in proc.stdout
+    assert re.search(rf"best checkpoint +{re.escape(chosen.checkpoint.path)}\n", proc.stdout)
     frame = result.metrics_dataframe
     assert frame[TIMESTEPS_KEY].iloc[-1] >= 8000
     assert frame[RETURN_METRIC].iloc[-1] > 0
@@ -89,6 +92,12 @@ def test_sweep_smoke_runs_four_trials_and_prints_the_table(ray_session, tmp_path
     returns = [float(re.findall(r"\s(\d+\.\d)\s", row)[0]) for row in rows]
     assert returns == sorted(returns, reverse=True)  # best first
     assert "best config" in out
+    # The report that follows a sweep: one CSV row per trial, hyperparameters against result.
+    [experiment] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    csv = pd.read_csv(experiment / "analysis" / "trials.csv")
+    assert len(csv) == 4 and {"fcnet_hiddens", "fcnet_activation", "lr"} <= set(csv.columns)
+    assert (experiment / "analysis" / "hyperparameters.png").stat().st_size > 10_000
+    assert (experiment / "report.html").exists()
 
 
 def test_ctrl_c_then_resume_continues_the_same_experiment(tmp_path):
@@ -104,6 +113,7 @@ def test_ctrl_c_then_resume_continues_the_same_experiment(tmp_path):
         "10000",
         "--checkpoint-every",
         "1",
+        "--no-report",
     ]
     proc = subprocess.Popen(
         [sys.executable, str(CARTPOLE_PPO), *args],

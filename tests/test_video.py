@@ -33,7 +33,17 @@ def _train(tmp_path: Path, *args: str, name: str = "video"):
         script.config,
         stop_return=450,
         script="cartpole_ppo",
-        argv=["--smoke", "--eval-interval", "1", "--storage", str(tmp_path), "--name", name, *args],
+        argv=[
+            "--smoke",
+            "--eval-interval",
+            "1",
+            "--no-report",
+            "--storage",
+            str(tmp_path),
+            "--name",
+            name,
+            *args,
+        ],
     )
     [result] = list(grid)
     assert result.error is None
