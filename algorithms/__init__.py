@@ -1,1 +1,5 @@
-"""Algorithms RLlib no longer ships (vanilla policy gradient arrives with the Pong issue)."""
+"""Algorithms RLlib no longer ships: vanilla policy gradient (``algorithms.pg``)."""
+
+from algorithms.pg import PG, PGConfig, discounted_returns
+
+__all__ = ["PG", "PGConfig", "discounted_returns"]

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 from typing import Any
 
 import gymnasium as gym
 
-SUITE_ENVS: tuple[str, ...] = ("CartPole-v1",)
+# Our own named envs (creator functions); any gymnasium id works besides these.
+_CREATORS: dict[str, str] = {
+    "pong": "envs.pong:make_pong",
+    "pong-pixels": "envs.pong:make_pong_pixels",
+}
+SUITE_ENVS: tuple[str, ...] = ("CartPole-v1", *_CREATORS)
+
+# pygame (CartPole's renderer) opens a sound device, and probes X11/Wayland for a window
+# that rgb_array rendering never uses: headless machines have neither, and SDL logs errors.
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 
 def _register_ale() -> None:
@@ -27,6 +38,8 @@ def _register_ale() -> None:
 
 def check_env_id(env_id: str) -> None:
     """Raise ``ValueError`` with close matches when ``env_id`` names no known env."""
+    if env_id in _CREATORS:
+        return
     module, sep, _ = env_id.partition(":")
     if sep:  # gymnasium's "module:Env-v0" form: importing the module registers the env
         try:
@@ -45,6 +58,9 @@ def check_env_id(env_id: str) -> None:
 
 def make_env(env_id: str, env_config: dict[str, Any] | None = None) -> gym.Env:
     """Build ``env_id`` so that ``render()`` returns RGB frames."""
+    if env_id in _CREATORS:
+        module, _, function = _CREATORS[env_id].partition(":")
+        return getattr(importlib.import_module(module), function)(dict(env_config or {}))
     _register_ale()
     kwargs = dict(env_config or {})
     kwargs.setdefault("render_mode", "rgb_array")
@@ -58,6 +74,29 @@ def register_env(env_id: str) -> str:
     check_env_id(env_id)
     tune_register_env(env_id, lambda env_config: make_env(env_id, dict(env_config)))
     return env_id
+
+
+def try_env(env_id: str, env_config: dict[str, Any] | None = None) -> None:
+    """Build ``env_id``, reset it and take one random step, here and now.
+
+    Raises ``RuntimeError`` with the real cause in one line. Inside a remote env runner the
+    same failure (a missing opencv for the Atari wrappers, an env that cannot reset) would
+    only show up as env runners restarting over and over.
+    """
+    stage = "build"
+    try:
+        env = make_env(env_id, env_config)
+        try:
+            stage = "reset"
+            env.reset(seed=0)
+            stage = "step"
+            env.step(env.action_space.sample())
+        finally:
+            env.close()
+    except Exception as err:
+        lines = str(err).strip().splitlines()
+        detail = f"{type(err).__name__}: {lines[0] if lines else ''}"
+        raise RuntimeError(f"env {env_id!r} fails to {stage}: {detail}") from err
 
 
 def describe_env(env_id: str) -> dict[str, Any]:

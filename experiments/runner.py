@@ -42,6 +42,7 @@ from analysis import (
     best_result,
     best_return,
     choose_best,
+    completed,
     metric_label,
     trials_table,
     varying_keys,
@@ -281,6 +282,10 @@ def apply_args(config: AlgorithmConfig, args: argparse.Namespace) -> AlgorithmCo
     except ValueError as err:
         raise UsageError(str(err)) from None
     config.environment(envs.register_env(args.env))
+    try:
+        envs.try_env(args.env, dict(config.env_config or {}))
+    except RuntimeError as err:
+        raise UsageError(str(err)) from None
     config.env_runners(
         num_env_runners=args.env_runners, num_envs_per_env_runner=args.envs_per_runner
     )
@@ -526,10 +531,12 @@ class ProgressLine(tune.Callback):
         if now - self._last.get(trial.trial_id, -math.inf) < self.every_s:
             return
         self._last[trial.trial_id] = now
+        value = result.get(RETURN_METRIC, math.nan)
+        shown = f"{value:7.1f}" if not math.isnan(value) else "      -"  # no episode ended yet
         print(
             f"[{trial.trial_id}] iter {result['training_iteration']:>4}  "
             f"steps {int(result.get(TIMESTEPS, 0)):>9,}  "
-            f"return(last 100) {result.get(RETURN_METRIC, math.nan):7.1f} / {self.stop_return:g}  "
+            f"return(last 100) {shown} / {self.stop_return:g}  "
             f"{result.get('time_total_s', 0):6.1f} s",
             flush=True,
         )
@@ -751,12 +758,12 @@ def print_summary(
     print(f"\n== {script}: {name}")
     try:
         best = best_result(grid)
-    except AnalysisError:
-        best = None
-    top = best_return(best) if best is not None else math.nan
-    if math.isnan(top):
-        print(f"no trial reported a result\nexperiment directory   {exp_dir}")
+    except AnalysisError:  # no episode finished yet (a short --smoke on Pong): any trial
+        best = next(iter(completed(grid)), None)
+    if best is None:
+        print(f"no trial completed an iteration\nexperiment directory   {exp_dir}")
         return
+    top = best_return(best)
     metrics = best.metrics
     try:  # the checkpoint python -m analysis and the report pick (by evaluation return)
         chosen = choose_best(grid)
@@ -768,12 +775,14 @@ def print_summary(
     except AnalysisError:
         checkpoint = "none"
     solved = "solved" if top >= stop_return else "not solved"
+    shown_return = (
+        f"{top:.1f} (mean of last 100 episodes; goal {stop_return:g}: {solved})"
+        if not math.isnan(top)
+        else f"none yet: no episode finished (goal {stop_return:g})"
+    )
     training_s = metrics.get("time_total_s", 0)
     lines = [
-        (
-            "best return",
-            f"{top:.1f} (mean of last 100 episodes; goal {stop_return:g}: {solved})",
-        ),
+        ("best return", shown_return),
         ("iterations", f"{metrics.get('training_iteration', 0)}"),
         ("timesteps", f"{int(metrics.get(TIMESTEPS, 0)):,}"),
         ("wall time", f"{wall_s:.1f} s from process start (training {training_s:.1f} s)"),

@@ -18,6 +18,21 @@ class FailsOnResetCartPole(CartPoleEnv):
         raise RuntimeError("this env fails on reset, on purpose")
 
 
+class FailsOnSecondStepCartPole(CartPoleEnv):
+    """CartPole that takes one step (enough for the runner's pre-flight check), then fails:
+    the trial fails in its first iteration."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.steps = 0
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps > 1:
+            raise RuntimeError("this env fails on its second step, on purpose")
+        return super().step(action)
+
+
 class FailsLaterCartPole(CartPoleEnv):
     """CartPole that fails after FAIL_AFTER_STEPS steps in its process."""
 
@@ -32,6 +47,7 @@ class FailsLaterCartPole(CartPoleEnv):
 
 for _id, _cls in (
     ("FailsOnReset-v0", FailsOnResetCartPole),
+    ("FailsOnSecondStep-v0", FailsOnSecondStepCartPole),
     ("FailsLater-v0", FailsLaterCartPole),
 ):
     if _id not in gym.registry:

@@ -210,7 +210,7 @@ def _failing_run(tmp_path: Path, name: str, env: str) -> Path:
 
 
 def test_experiments_without_results_or_checkpoints_are_one_line_errors(ray_session, tmp_path):
-    never = _failing_run(tmp_path, "never", "failing_envs:FailsOnReset-v0")
+    never = _failing_run(tmp_path, "never", "failing_envs:FailsOnSecondStep-v0")
     proc = _analysis(str(never))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [

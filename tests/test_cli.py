@@ -21,6 +21,12 @@ def _error_lines(stderr: str) -> list[str]:
         (["--config", "minibatch_size=4096"], "minibatch_size 4096 is larger than the train batch"),
         (["--config", "num_epoch=3"], "unknown config key 'num_epoch'; did you mean num_epochs"),
         (["--envs-per-runner", "0"], "--envs-per-runner must be ≥ 1, got 0"),
+        # Would otherwise only show as a remote env runner restarting again and again.
+        (
+            ["--env", "failing_envs:FailsOnReset-v0", "--env-runners", "1"],
+            "env 'failing_envs:FailsOnReset-v0' fails to reset: "
+            "RuntimeError: this env fails on reset, on purpose",
+        ),
     ],
 )
 def test_bad_values_are_one_line_errors(args, expected, tmp_path):

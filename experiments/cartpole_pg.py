@@ -1,0 +1,48 @@
+"""Vanilla policy gradient (REINFORCE, algorithms/pg.py) on CartPole-v1.
+
+How to run:
+    python experiments/cartpole_pg.py            # train until solved, then a summary
+    python experiments/cartpole_pg.py --smoke    # 2 iterations, a quick check
+    python experiments/cartpole_pg.py --help     # every flag
+
+Results to expect (benchmarks/RESULTS.md; 2 cores, no GPU): the mean return of the last 100
+training episodes reaches 450 after 65k-117k env steps, in 22-28 s from process start
+(9-14 s of training), over 5 runs with different seeds. Small batches of whole episodes
+(8) and a large Adam step (1e-2) win on wall-clock time: each update is cheap, and the learned
+baseline plus standardised returns keep such steps stable.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
+
+from ray import tune  # noqa: E402
+
+from algorithms.pg import PGConfig  # noqa: E402
+from experiments.runner import run  # noqa: E402
+
+config = (
+    PGConfig()
+    .environment("CartPole-v1")
+    .env_runners(num_env_runners=0, num_envs_per_env_runner=8)
+    .training(
+        episodes_per_batch=8,
+        lr=1e-2,
+        gamma=0.99,
+        standardize="batch",
+        use_baseline=True,
+        optimizer="adam",
+    )
+    .rl_module(model_config={"fcnet_hiddens": [64, 64], "fcnet_activation": "tanh"})
+    .reporting(min_time_s_per_iteration=0)
+)
+
+SWEEP = {
+    "fcnet_hiddens": tune.grid_search([[32], [64]]),
+    "fcnet_activation": tune.grid_search(["linear", "relu"]),
+    "lr": tune.uniform(1e-5, 1e-2),
+}
+
+if __name__ == "__main__":
+    run(config, stop_return=450, sweep=SWEEP)

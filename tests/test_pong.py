@@ -1,0 +1,120 @@
+"""Pong: the two envs, and both Pong scripts end to end (--smoke)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import gymnasium as gym
+import imageio_ffmpeg
+import numpy as np
+from conftest import REPO, run_script
+
+from analysis import Policy, choose_best, load_experiment
+from envs import make_env
+from envs.pong import DOWN, UP, PongPixels, karpathy_frame
+
+GAME = (160, 210)  # the Atari frame, width × height
+VIDEO_SIZE = (GAME[0] * 3, GAME[1] * 3)  # upscaled ×3 for viewing
+
+
+def _frame() -> np.ndarray:
+    frame = np.zeros((210, 160, 3), np.uint8)
+    frame[..., 0] = 144  # background (red channel 144)
+    frame[35 + 2 * 5, 2 * 7, 0] = 236  # the ball: kept, row 5 col 7 of the 80×80 image
+    frame[35 + 2 * 6, 2 * 8, 0] = 109  # the other background shade: erased
+    frame[35 + 2 * 9, 2 * 3, 0] = 92  # a paddle pixel: kept
+    frame[36, 0, 0] = 92  # odd row: dropped by the ×2 downsampling
+    frame[20, 10, 0] = 236  # above row 35: cropped away (the score)
+    frame[35 + 2 * 2, 2 * 2, 1:] = 236  # green/blue only: the red channel decides
+    return frame
+
+
+def test_pong_pixels_preprocessing_matches_a_hand_computed_frame():
+    expected = np.zeros((80, 80), np.float32)
+    expected[5, 7] = 1
+    expected[9, 3] = 1
+    np.testing.assert_array_equal(karpathy_frame(_frame()), expected)
+
+
+class _TwoFrames(gym.Env):
+    """Stands in for ALE: a reset frame, then one step's frame."""
+
+    observation_space = gym.spaces.Box(0, 255, (210, 160, 3), np.uint8)
+    action_space = gym.spaces.Discrete(6)
+
+    def __init__(self) -> None:
+        self.actions: list[int] = []
+
+    def reset(self, **kwargs):
+        return _frame(), {}
+
+    def step(self, action):
+        self.actions.append(action)
+        moved = np.zeros((210, 160, 3), np.uint8)
+        moved[35 + 2 * 5, 2 * 8, 0] = 236  # the ball moved one column right
+        moved[35 + 2 * 9, 2 * 3, 0] = 92  # the paddle stayed
+        return moved, 1.0, False, False, {}
+
+
+def test_pong_pixels_observes_differences_and_plays_up_and_down():
+    env = PongPixels(_TwoFrames())
+    first, _ = env.reset()
+    assert first.shape == (6400,) and not first.any()  # nothing moved yet
+    obs, reward, *_ = env.step(1)
+    difference = obs.reshape(80, 80)
+    expected = np.zeros((80, 80), np.float32)
+    expected[5, 7], expected[5, 8] = -1, 1  # the ball left one cell and entered the next
+    np.testing.assert_array_equal(difference, expected)
+    env.step(0)
+    assert env.unwrapped.actions == [DOWN, UP] and reward == 1.0
+
+
+def test_pong_envs_render_the_real_game_frame_upscaled():
+    for env_id, observation in (("pong", (64, 64, 1)), ("pong-pixels", (6400,))):
+        env = make_env(env_id)
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == observation
+        assert env.render().shape == (VIDEO_SIZE[1], VIDEO_SIZE[0], 3)
+        assert env.metadata["render_fps"] == 15  # 60 Hz game, 4 frames per agent step
+        env.close()
+
+
+def _smoke(script: str, tmp_path: Path) -> Path:
+    proc = run_script(
+        "--smoke", "--report-episodes", "1", "--storage", str(tmp_path), "--name", "smoke",
+        script=REPO / "experiments" / script, timeout=400,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"^iterations +2$", proc.stdout, re.M)
+    experiment = tmp_path / "smoke"
+    [trial] = [p for p in experiment.iterdir() if p.is_dir() and "_0000" in p.name]
+    assert list(trial.glob("checkpoint_*/rllib_checkpoint.json"))
+    [video] = trial.glob("videos/iter_000002_ep0_return_*.mp4")
+    reader = imageio_ffmpeg.read_frames(str(video))
+    meta = next(reader)
+    assert tuple(meta["size"]) == VIDEO_SIZE and sum(1 for _ in reader) > 100
+    assert (experiment / "report.html").exists()
+    return experiment
+
+
+def test_pong_ppo_smoke_checkpoints_records_and_restores_with_frame_stacking(tmp_path):
+    experiment = _smoke("pong_ppo.py", tmp_path)
+    best = choose_best(load_experiment(experiment))
+    policy = Policy(best.checkpoint.path)
+    try:
+        # The env gives one 64×64 frame; the restored connectors stack 4 for the network.
+        assert policy.runner.env.single_observation_space.shape == (64, 64, 1)
+        stacker = [
+            c for c in policy.runner._env_to_module.connectors if "FrameStack" in type(c).__name__
+        ]
+        assert stacker and stacker[0].num_frames == 4
+        assert policy.runner.module.observation_space.shape == (64, 64, 4)
+        episodes = policy.play(1)
+        assert -21 <= episodes.returns[0] <= 21 and episodes.lengths[0] > 100
+    finally:
+        policy.stop()
+
+
+def test_pong_pg_smoke_checkpoints_and_records(tmp_path):
+    _smoke("pong_pg.py", tmp_path)
