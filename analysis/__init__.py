@@ -13,6 +13,7 @@ from analysis.experiment import (
     best_result,
     best_return,
     choose_best,
+    completed,
     load_experiment,
     metric_label,
     trials_table,
@@ -21,6 +22,7 @@ from analysis.experiment import (
 from analysis.notebook import show_report, show_video
 from analysis.policy import Episodes, Policy, RestoreError
 from analysis.report import Analysis, analyse
+from analysis.watch import watch
 
 __all__ = [
     "Analysis",
@@ -30,6 +32,7 @@ __all__ = [
     "analyse",
     "show_report",
     "show_video",
+    "watch",
     "EVAL_RETURN",
     "TIMESTEPS",
     "AnalysisError",
@@ -38,6 +41,7 @@ __all__ = [
     "best_result",
     "best_return",
     "choose_best",
+    "completed",
     "load_experiment",
     "metric_label",
     "trials_table",

@@ -15,6 +15,11 @@ import pandas as pd
 from analysis import AnalysisError, metric_label
 from analysis.policy import RestoreError
 from analysis.report import analyse
+from analysis.watch import watch_terminal
+
+
+def _flushed(line: str) -> None:
+    print(line, flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-video", dest="video", action="store_false", help="no MP4s (before/after/reel)"
     )
     parser.add_argument("--virtual-display", action="store_true", help="always render inside Xvfb")
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="follow a running experiment instead: a line per new result or video, "
+        "curves in DIR/analysis/live_curves.png, until it ends",
+    )
+    parser.add_argument(
+        "--interval", type=float, default=2.0, help="--watch: seconds between looks"
+    )
     return parser
 
 
@@ -45,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.episodes < 0:
         print("python -m analysis: error: --episodes must be >= 0", file=sys.stderr)
         return 2
+    if args.watch:
+        try:
+            watch_terminal(args.experiment_dir, interval=args.interval, out=_flushed)
+        except KeyboardInterrupt:
+            pass
+        return 0
     try:
         found = analyse(
             args.experiment_dir,

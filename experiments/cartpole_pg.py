@@ -45,4 +45,4 @@ SWEEP = {
 }
 
 if __name__ == "__main__":
-    run(config, stop_return=450, sweep=SWEEP)
+    run(config, stop_return=450, sweep=SWEEP, sweep_budget=200_000)

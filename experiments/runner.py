@@ -48,6 +48,7 @@ from analysis import (
     varying_keys,
 )
 from callbacks import RETURN_METRIC, EpisodeReturnWindow, EvalVideo, FinalEvaluation
+from callbacks.tensorboard import VideoPathsToTensorBoard
 from experiments.process_clock import process_start_time
 
 # Tune warns on every checkpoint once syncing takes > 5 s in total; CartPole checkpoints often.
@@ -220,6 +221,13 @@ def build_parser(prog: str, config: AlgorithmConfig, stop_return: float) -> argp
     sweep = parser.add_argument_group("sweep")
     sweep.add_argument("--sweep", action="store_true", help="run the script's hyperparameter grid")
     sweep.add_argument("--num-samples", type=int, default=5, help="repeat the grid this many times")
+    sweep.add_argument(
+        "--scheduler",
+        choices=["fifo", "asha"],
+        default="fifo",
+        help="fifo: every trial runs to its stop rule; asha: Tune's ASHA stops the "
+        "worst trials early (by return, at 1/9, 1/3 of the step budget)",
+    )
     return parser
 
 
@@ -559,13 +567,15 @@ def run(
     stop_return: float,
     sweep: dict[str, Any] | None = None,
     smoke: dict[str, Any] | None = None,
+    sweep_budget: int | None = None,
     argv: Sequence[str] | None = None,
     script: str | None = None,
 ) -> tune.ResultGrid:
     """Train ``config`` as the command line says, then print a summary; return Tune's ResultGrid.
 
     ``smoke``: config settings that make ``--smoke`` quick (e.g. a smaller batch), applied
-    before ``--config`` overrides.
+    before ``--config`` overrides. ``sweep_budget``: env steps after which a sweep's trial
+    stops unsolved, unless ``--max-timesteps`` or ``--max-time`` says otherwise.
     """
     started = process_start_time()
     script = script or Path(sys.argv[0]).stem
@@ -574,6 +584,12 @@ def run(
     try:
         if args.sweep and not sweep:
             raise UsageError(f"{script} defines no sweep")
+        if args.scheduler == "asha" and not args.sweep:
+            raise UsageError("--scheduler asha needs --sweep (it chooses between trials)")
+        if args.sweep and sweep_budget and not (args.max_timesteps or args.max_time):
+            args.max_timesteps = sweep_budget
+        if args.scheduler == "asha" and not args.max_timesteps:
+            raise UsageError("--scheduler asha needs a step budget: give --max-timesteps")
         if args.smoke and smoke:
             config = config.copy(copy_frozen=False).update_from_dict(smoke)
             for key, flag in _FLAG_OF_SETTING.items():  # flags the user left alone follow
@@ -702,7 +718,7 @@ def _make_tuner(
         storage_path=storage,
         stop=stop,
         verbose=0,
-        callbacks=[ProgressLine(args.stop_return)],
+        callbacks=[ProgressLine(args.stop_return), VideoPathsToTensorBoard()],
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=args.keep_checkpoints,
             checkpoint_score_attribute=RETURN_METRIC,
@@ -715,9 +731,24 @@ def _make_tuner(
     tune_config = tune.TuneConfig(
         num_samples=args.num_samples if sweep else 1,
         max_concurrent_trials=_concurrent_trials() if sweep else None,
+        scheduler=_scheduler(args) if sweep else None,
     )
     return tune.Tuner(
         trainable, param_space=param_space, run_config=run_config, tune_config=tune_config
+    )
+
+
+def _scheduler(args: argparse.Namespace) -> tune.schedulers.TrialScheduler | None:
+    """ASHA: at 1/9 and 1/3 of the step budget, only the best third of trials go on."""
+    if args.scheduler != "asha":
+        return None
+    return tune.schedulers.ASHAScheduler(
+        time_attr=TIMESTEPS,
+        metric=RETURN_METRIC,
+        mode="max",
+        max_t=args.max_timesteps,
+        grace_period=max(1, args.max_timesteps // 9),
+        reduction_factor=3,
     )
 
 

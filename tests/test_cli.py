@@ -21,6 +21,8 @@ def _error_lines(stderr: str) -> list[str]:
         (["--config", "minibatch_size=4096"], "minibatch_size 4096 is larger than the train batch"),
         (["--config", "num_epoch=3"], "unknown config key 'num_epoch'; did you mean num_epochs"),
         (["--envs-per-runner", "0"], "--envs-per-runner must be ≥ 1, got 0"),
+        (["--scheduler", "asha"], "--scheduler asha needs --sweep"),
+        (["--scheduler", "hyperband"], "argument --scheduler: invalid choice: 'hyperband'"),
         # Would otherwise only show as a remote env runner restarting again and again.
         (
             ["--env", "failing_envs:FailsOnReset-v0", "--env-runners", "1"],
