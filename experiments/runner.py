@@ -387,6 +387,14 @@ def check_config(config: AlgorithmConfig) -> None:
         raise UsageError(f"invalid config: {first}") from None
 
 
+JOB_STORAGE = "rayrl-results"  # under $HOME: --storage's default inside a Ray job
+
+
+def inside_ray_job() -> bool:
+    """Whether this driver was started by ``ray job submit`` (Ray hands it the job's config)."""
+    return bool(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"))
+
+
 def check_storage(storage: str) -> str:
     """Create ``storage`` if needed and prove it is writable; return it as an absolute path."""
     if "://" in storage:  # s3://, gs://, ... : Tune's pyarrow filesystem checks these itself
@@ -486,7 +494,7 @@ def connect_ray(address: str | None, dashboard: bool, preimport: str = "") -> No
     if address:
         # Inside `ray job submit` the job already ships the working dir to every worker; a
         # driver joining a cluster directly ships it here (cluster nodes lack this repo).
-        if not (os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_JOB_SUBMISSION_ID")):
+        if not inside_ray_job():
             runtime_env["working_dir"] = str(REPO_ROOT)
             runtime_env["excludes"] = [
                 "results/",
@@ -596,6 +604,13 @@ def run(
                 if key in smoke and getattr(args, flag) == parser.get_default(flag):
                     setattr(args, flag, smoke[key])
         config = apply_args(config, args)
+        if inside_ray_job():
+            # The job's working dir is a temporary copy that Ray may delete once the trial's
+            # workers are gone, while this driver still runs: keep nothing in it.
+            if args.storage == parser.get_default("storage"):
+                args.storage = str(Path.home() / JOB_STORAGE)
+                print(f"{script}: inside a Ray job; results go to {args.storage} (--storage)")
+            os.chdir(Path.home())
         storage = check_storage(args.storage)
         name, resuming = experiment_path(storage, script, args.name, args.resume)
     except UsageError as err:

@@ -126,8 +126,21 @@ class LocalCluster:
         )
         self.procs.append(proc)
 
-    def start(self, workers: list[dict]) -> LocalCluster:
-        self._start("--head", f"--port={self.port}", "--num-cpus=1", "--include-dashboard=false")
+    def start(
+        self, workers: list[dict], *, head_cpus: int = 1, dashboard: bool = False
+    ) -> LocalCluster:
+        """A head (with Ray's dashboard and job server on 127.0.0.1 if ``dashboard``) and one
+        1-CPU worker node per entry of ``workers`` (its custom resources)."""
+        if dashboard:
+            self.dashboard = f"http://127.0.0.1:{free_port()}"
+            board = [
+                "--include-dashboard=true",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={self.dashboard.rsplit(':', 1)[1]}",
+            ]
+        else:
+            board = ["--include-dashboard=false"]
+        self._start("--head", f"--port={self.port}", f"--num-cpus={head_cpus}", *board)
         for resources in workers:
             self._start(
                 f"--address={self.address}", "--num-cpus=1", f"--resources={json.dumps(resources)}"
@@ -144,6 +157,20 @@ class LocalCluster:
             [sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120
         )
         return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else []
+
+    def env_runners(self) -> dict[str, str]:
+        """Every env runner actor the cluster has seen (alive or dead): actor id -> node id."""
+        code = (
+            f"import json, ray; ray.init(address={self.address!r}, logging_level='ERROR'); "
+            "from ray.util.state import list_actors; "
+            "print(json.dumps({a.actor_id: a.node_id for a in list_actors("
+            "filters=[('class_name', '=', 'SingleAgentEnvRunner')], limit=10000)}))"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1])
 
     def wait_for_nodes(self, count: int, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout

@@ -1,40 +1,93 @@
-"""Distribution, for real: separate `ray start` nodes on 127.0.0.1."""
+"""Distribution, for real: separate `ray start` nodes on 127.0.0.1, a script joining with
+RAY_ADDRESS, and `ray job submit --working-dir .`."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
-from conftest import LocalCluster, smoke_run_with_videos
+from conftest import REPO, LocalCluster, smoke_run_with_videos
+
+# Env runners on the worker node only: the trial itself takes the head's one CPU.
+ON_WORKER = 'custom_resources_per_env_runner={"worker_node": 0.01}'
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    cluster = LocalCluster().start(workers=[{"eval_node": 1}])
+    cluster = LocalCluster().start(workers=[{"worker_node": 1}], dashboard=True)
     yield cluster
     cluster.stop()
 
 
-def test_video_recorded_on_another_node_lands_in_the_trial_dir(cluster, tmp_path):
+def _node_ids(cluster: LocalCluster) -> tuple[str, str]:
     nodes = cluster.nodes()
-    [eval_node] = [n["NodeID"] for n in nodes if "eval_node" in n["Resources"]]
+    [worker] = [n["NodeID"] for n in nodes if "worker_node" in n["Resources"]]
     [head] = [n["NodeID"] for n in nodes if "node:__internal_head__" in n["Resources"]]
-    pin = 'evaluation_config={"custom_resources_per_env_runner": {"eval_node": 0.01}}'
+    return head, worker
+
+
+def _trial_dir(experiment: Path) -> Path:
+    [trial_dir] = [p for p in experiment.iterdir() if p.is_dir() and "_0000" in p.name]
+    return trial_dir
+
+
+def test_video_recorded_on_another_node_lands_in_the_trial_dir(cluster, tmp_path):
+    head, worker = _node_ids(cluster)
+    pin = 'evaluation_config={"custom_resources_per_env_runner": {"worker_node": 0.01}}'
     proc = smoke_run_with_videos(
-        tmp_path,
-        "remote",
-        "--config",
-        pin,
-        "--eval-runners",
-        "1",
+        tmp_path, "remote", "--config", pin, "--eval-runners", "1",
         env={**cluster.env, "RAY_ADDRESS": cluster.address},
-    )
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    [trial_dir] = [p for p in (tmp_path / "remote").iterdir() if p.is_dir()]
+    trial_dir = _trial_dir(tmp_path / "remote")
     rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
     videos = [r["evaluation"]["video"] for r in rows if "video" in r.get("evaluation", {})]
     assert len(videos) >= 2
     for video in videos:
-        assert video["node_id"] == eval_node != head  # recorded away from the driver's node
+        assert video["node_id"] == worker != head  # recorded away from the driver's node
         assert (trial_dir / "videos" / video["path"].rsplit("/", 1)[-1]).exists()
     assert len(list((trial_dir / "videos").glob("*.mp4"))) >= 2
+
+
+def _assert_ran_on_worker(cluster, before: dict[str, str], experiment: Path) -> None:
+    _, worker = _node_ids(cluster)
+    new = {actor: node for actor, node in cluster.env_runners().items() if actor not in before}
+    assert new and set(new.values()) == {worker}, new  # the env runners sampled on the worker
+    trial_dir = _trial_dir(experiment)
+    assert list(trial_dir.glob("checkpoint_*/rllib_checkpoint.json"))
+    assert list(trial_dir.glob("videos/iter_*.mp4"))
+    assert (experiment / "report.html").exists()
+
+
+def test_script_joins_the_cluster_with_ray_address(cluster, tmp_path):
+    before = cluster.env_runners()
+    proc = subprocess.run(
+        [
+            "python", "experiments/cartpole_ppo.py", "--smoke", "--env-runners", "1",
+            "--config", ON_WORKER, "--report-episodes", "1",
+            "--storage", str(tmp_path), "--name", "joined",
+        ],
+        cwd=REPO, env={**cluster.env, "RAY_ADDRESS": cluster.address},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    _assert_ran_on_worker(cluster, before, tmp_path / "joined")
+
+
+def test_ray_job_submit_with_the_working_dir(cluster, tmp_path):
+    before = cluster.env_runners()
+    proc = subprocess.run(
+        [
+            "ray", "job", "submit", "--address", cluster.dashboard, "--working-dir", ".", "--",
+            "python", "experiments/cartpole_ppo.py", "--smoke", "--env-runners", "1",
+            "--config", ON_WORKER, "--report-episodes", "1",
+            "--storage", str(tmp_path), "--name", "submitted",
+        ],
+        cwd=REPO, env=cluster.env, capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "succeeded" in proc.stdout
+    assert "== cartpole_ppo: submitted" in proc.stdout  # the job's own output, streamed back
+    _assert_ran_on_worker(cluster, before, tmp_path / "submitted")
