@@ -15,6 +15,7 @@ import importlib
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -300,6 +301,9 @@ def apply_args(config: AlgorithmConfig, args: argparse.Namespace) -> AlgorithmCo
     config.learners(num_learners=args.learners, num_gpus_per_learner=args.gpus)
     if args.seed is not None:
         config.debugging(seed=args.seed)
+    if config.delay_between_env_runner_restarts_s == 60.0:  # RLlib's default, made for spot
+        # instances coming back; a crashed env runner here is back in seconds.
+        config.fault_tolerance(delay_between_env_runner_restarts_s=5.0)
     _apply_overrides(config, args)
     _apply_evaluation(config, args)
     check_config(config)
@@ -537,8 +541,9 @@ def sweep_space(config: AlgorithmConfig, sweep: dict[str, Any]) -> AlgorithmConf
 class ProgressLine(tune.Callback):
     """One line per trial every few seconds: iteration, steps, return, time."""
 
-    def __init__(self, stop_return: float, every_s: float = 2.0) -> None:
+    def __init__(self, stop_return: float, max_failures: int = 0, every_s: float = 2.0) -> None:
         self.stop_return = stop_return
+        self.max_failures = max_failures
         self.every_s = every_s
         self._last: dict[str, float] = {}
 
@@ -560,13 +565,20 @@ class ProgressLine(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         print(f"[{trial.trial_id}] FAILED: {_error_line(trial.error_file)}", flush=True)
 
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        print(
+            f"[{trial.trial_id}] failed ({_error_line(trial.error_file)}); "
+            f"retrying: failure {trial.num_failures} of --max-failures {self.max_failures} allowed",
+            flush=True,
+        )
+
 
 def _error_line(error_file: str | None) -> str:
-    """The real cause from Tune's error file: its last non-empty line."""
+    """The real cause of a trial's latest failure, from Tune's error file."""
     if not error_file or not os.path.exists(error_file):
         return "unknown error"
-    lines = [line.strip() for line in Path(error_file).read_text().splitlines() if line.strip()]
-    return lines[-1] if lines else "unknown error"
+    latest = re.split(r"^Failure # \d+.*$", Path(error_file).read_text(), flags=re.M)[-1]
+    return root_cause(latest) if latest.strip() else "unknown error"
 
 
 def run(
@@ -733,7 +745,7 @@ def _make_tuner(
         storage_path=storage,
         stop=stop,
         verbose=0,
-        callbacks=[ProgressLine(args.stop_return), VideoPathsToTensorBoard()],
+        callbacks=[ProgressLine(args.stop_return, args.max_failures), VideoPathsToTensorBoard()],
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=args.keep_checkpoints,
             checkpoint_score_attribute=RETURN_METRIC,
@@ -799,7 +811,7 @@ def print_summary(
             print("\n" + table.drop(columns=["checkpoint"]).to_string(index=False))
     for result in grid:
         if result.error:
-            print(f"trial {Path(result.path).name}: error: {_last_line(result.error)}")
+            print(f"trial {Path(result.path).name}: error: {root_cause(result.error)}")
     exp_dir = _shown(storage, name)
     print(f"\n== {script}: {name}")
     try:
@@ -855,6 +867,18 @@ def _videos_line(trial_path: str) -> str:
     return f"{len(videos)} MP4s in {videos[0].parent} (newest: {videos[-1].name})"
 
 
-def _last_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[-1] if text else type(error).__name__
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)): (\S.*)$")
+
+
+def root_cause(error: BaseException | str) -> str:
+    """The first exception with a message in a (chained, Ray-wrapped) traceback: the cause.
+
+    RLlib and Ray re-raise a remote worker's error as ``RuntimeError`` or an actor error,
+    so the last line of a trial's traceback is rarely what went wrong.
+    """
+    lines = [line.strip() for line in str(error).strip().splitlines()]
+    for line in lines:
+        match = _EXCEPTION_LINE.match(line)
+        if match:
+            return f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2)}"
+    return lines[-1] if lines and lines[-1] else type(error).__name__

@@ -1,0 +1,84 @@
+"""Faults during training: a killed env runner, a trial that raises (--max-failures)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CARTPOLE_PPO, REPO, load_script
+
+
+def _env_runner_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(b"ray::SingleAgentEnvRunner"):
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_killed_env_runner_is_restarted_and_training_completes(tmp_path):
+    before = set(_env_runner_pids())
+    proc = subprocess.Popen(
+        [
+            sys.executable, str(CARTPOLE_PPO), "--env-runners", "1", "--max-timesteps", "40000",
+            "--eval-interval", "0", "--no-report", "--storage", str(tmp_path), "--name", "killed",
+        ],
+        cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    killed = None
+    deadline = time.monotonic() + 180
+    output = []
+    for line in proc.stdout:
+        output.append(line)
+        match = re.search(r"iter +(\d+)", line)
+        if match and int(match.group(1)) >= 3 and killed is None:
+            [killed] = set(_env_runner_pids()) - before  # this run's one env runner
+            os.kill(killed, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            proc.kill()
+    proc.wait(timeout=60)
+    out = "".join(output)
+    assert killed is not None, out[-3000:]
+    assert proc.returncode == 0, out[-3000:]
+    [trial_dir] = [p for p in (tmp_path / "killed").iterdir() if p.is_dir() and "_0000" in p.name]
+    rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+    assert rows[-1]["num_env_steps_sampled_lifetime"] >= 40000
+    assert rows[-1]["fault_tolerance"]["num_remote_worker_restarts"] >= 1  # recorded
+    assert rows[-1]["fault_tolerance"]["num_healthy_workers"] == 1  # and back
+
+
+def test_a_failing_trial_is_retried_then_reported_with_its_cause(ray_session, tmp_path, capsys):
+    script = load_script()
+    with pytest.raises(SystemExit) as exit_:
+        script.run(
+            script.config,
+            stop_return=450,
+            script="cartpole_ppo",
+            argv=[
+                "--env", "failing_envs:FailsLater-v0", "--max-failures", "1", "--no-report",
+                "--max-timesteps", "20000", "--storage", str(tmp_path), "--name", "retried",
+            ],
+        )  # fmt: skip
+    assert exit_.value.code == 1
+    out = capsys.readouterr().out
+    cause = "RuntimeError: this env fails mid-training, on purpose"
+    [retry] = [line for line in out.splitlines() if "retrying" in line]
+    assert f"failed ({cause}); retrying: failure 1 of --max-failures 1 allowed" in retry
+    [line] = [line for line in out.splitlines() if ": error: " in line]
+    assert line.endswith(f"error: {cause}")
+    [trial_dir] = [p for p in (tmp_path / "retried").iterdir() if p.is_dir() and "_0000" in p.name]
+    rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+    starts = [row for row in rows if row["training_iteration"] == 1]
+    assert len(starts) == 2  # the first attempt, and one retry (--max-failures 1)
