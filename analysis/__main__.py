@@ -7,8 +7,10 @@ connectors), and writes videos, curves, trials.csv and a self-contained report.h
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
+import warnings
 
 import pandas as pd
 
@@ -56,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # RLlib warns about its own deprecations while rebuilding a policy: not the user's concern.
+    noisy = ("ray.rllib", "ray._common.deprecation")
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith(noisy)]:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*Overriding environment.*")
     if args.episodes < 0:
         print("python -m analysis: error: --episodes must be >= 0", file=sys.stderr)
         return 2

@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 import pandas as pd
 import ray
 from ray import tune
+from ray._private import ray_constants
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
@@ -513,6 +514,11 @@ def connect_ray(address: str | None, dashboard: bool, preimport: str = "") -> No
     # even when the project is not pip-installed (no working_dir upload on one machine).
     paths = [str(REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    # Ray turns _node_ip_address="127.0.0.1" into the machine's reachable IP and then binds
+    # its servers to every interface; its single-machine mode (made for macOS and Windows)
+    # keeps them all on 127.0.0.1. Checked by tests/test_security.py.
+    os.environ[_SINGLE_MACHINE] = "0"  # for the processes Ray starts
+    ray_constants.ENABLE_RAY_CLUSTER = False  # read by this process at ray.init
     # address="local" starts a new Ray; a bare ray.init() would join whatever
     # /tmp/ray/ray_current_cluster names, even a dead cluster.
     ray.init(
@@ -523,6 +529,9 @@ def connect_ray(address: str | None, dashboard: bool, preimport: str = "") -> No
         logging_level="WARNING",
         runtime_env=runtime_env,
     )
+
+
+_SINGLE_MACHINE = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR  # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER
 
 
 def sweep_space(config: AlgorithmConfig, sweep: dict[str, Any]) -> AlgorithmConfig:

@@ -195,6 +195,30 @@ def test_missing_or_empty_directories_are_one_line_errors(tmp_path):
     assert "holds no Tune experiment" in line
 
 
+def test_corrupt_experiment_and_truncated_checkpoint_are_one_line_errors(trained, tmp_path):
+    experiment, _ = trained
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(experiment, corrupt)
+    for state in corrupt.glob("experiment_state-*.json"):
+        state.write_text(state.read_text()[:100])  # cut off mid-file
+    proc = _analysis(str(corrupt))
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith(f"python -m analysis: error: cannot read the experiment in {corrupt}")
+
+    truncated = tmp_path / "truncated"
+    shutil.copytree(experiment, truncated, symlinks=True)
+    best = choose_best(load_experiment(truncated))
+    [module] = Path(best.checkpoint.path).glob("learner_group/learner/rl_module/*/module_state.pkl")
+    module.write_bytes(module.read_bytes()[:50])  # a checkpoint cut short (disk full, copy)
+    before = (truncated / "report.html").read_bytes()
+    proc = _analysis(str(truncated), "--episodes", "1", "--no-video")
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith(f"python -m analysis: error: cannot restore {best.checkpoint.path}: ")
+    assert (truncated / "report.html").read_bytes() == before  # the earlier report stays
+
+
 def _failing_run(tmp_path: Path, name: str, env: str) -> Path:
     script = load_script()
     with pytest.raises(SystemExit) as exit_:

@@ -23,6 +23,9 @@ def _error_lines(stderr: str) -> list[str]:
         (["--envs-per-runner", "0"], "--envs-per-runner must be ≥ 1, got 0"),
         (["--scheduler", "asha"], "--scheduler asha needs --sweep"),
         (["--scheduler", "hyperband"], "argument --scheduler: invalid choice: 'hyperband'"),
+        (["--env-runners", "two"], "argument --env-runners: invalid int value: 'two'"),
+        # No GPU here: a clear refusal rather than a trial that waits forever for one.
+        (["--gpus", "1"], "--gpus 1 asked for, but this Ray cluster has 0 GPUs; drop --gpus"),
         # Would otherwise only show as a remote env runner restarting again and again.
         (
             ["--env", "failing_envs:FailsOnReset-v0", "--env-runners", "1"],
@@ -32,12 +35,20 @@ def _error_lines(stderr: str) -> list[str]:
     ],
 )
 def test_bad_values_are_one_line_errors(args, expected, tmp_path):
+    earlier = tmp_path / "results" / "earlier"
+    earlier.mkdir(parents=True)
+    (earlier / "result.json").write_text('{"return_last100": 500}\n')
+    before = _tree(tmp_path / "results")
     proc = run_script(*args, "--storage", str(tmp_path / "results"), timeout=120)
     assert proc.returncode == 2, proc.stderr
     lines = _error_lines(proc.stderr)
     assert len(lines) == 1, proc.stderr
     assert expected in lines[0]
-    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+    assert _tree(tmp_path / "results") == before  # earlier results untouched, nothing added
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 def test_unwritable_storage(tmp_path):

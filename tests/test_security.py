@@ -1,0 +1,98 @@
+"""A Ray started by the suite: 127.0.0.1 only, no dashboard."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import CARTPOLE_PPO, REPO
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _listening(pids: set[int]) -> dict[str, int]:
+    """Listening TCP sockets of ``pids``: "address:port" -> pid."""
+    inodes: dict[str, int] = {}
+    for pid in pids:
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes[target[8:-1]] = pid
+        except OSError:
+            continue
+    found = {}
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                address, port = local.split(":")
+                raw = bytes.fromhex(address)
+                if family == socket.AF_INET:
+                    raw = raw[::-1]
+                else:
+                    raw = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+                found[f"{socket.inet_ntop(family, raw)}:{int(port, 16)}"] = inodes[inode]
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address.rsplit(":", 1)[0])
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
+    return (mapped or ip).is_loopback
+
+
+def test_local_ray_listens_on_localhost_only_and_serves_no_dashboard(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
+    proc = subprocess.Popen(
+        [
+            sys.executable, str(CARTPOLE_PPO), "--max-timesteps", "60000", "--stop-return", "10000",
+            "--no-report", "--storage", str(tmp_path),
+        ],
+        cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        for line in proc.stdout:
+            if re.search(r"iter +\d+", line):  # training: every Ray process is up
+                break
+        time.sleep(1)
+        tree = _descendants(proc.pid)
+        sockets = _listening(tree)
+        dashboards = {pid for pid in tree if b"dashboard/dashboard.py" in _cmdline(pid)}
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=120)
+    assert sockets, "found no listening Ray sockets"
+    exposed = {address: name for address, name in sockets.items() if not _loopback(address)}
+    assert not exposed, f"listening beyond 127.0.0.1: {exposed}"
+    # No dashboard: Ray keeps a headless dashboard process for usage stats, serving nothing.
+    assert not [a for a, pid in sockets.items() if pid in dashboards or a.endswith(":8265")]
