@@ -11,7 +11,9 @@ How to run:
     python experiments/pong_pg.py --smoke       # 2 small iterations, checkpoint, video
     python experiments/pong_pg.py --help
 
-Results to expect: benchmarks/RESULTS.md (evaluation return over as many episodes as fit).
+Results we measured (benchmarks/RESULTS.md): 40 minutes on one core of the 2-core box play
+640 episodes (860k steps); the training return rises from −20.3 to −19.9, greedy evaluation
+stays at −21. The tutorial beat the computer after ~8,000 episodes.
 """
 
 import sys
