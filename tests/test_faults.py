@@ -82,3 +82,77 @@ def test_a_failing_trial_is_retried_then_reported_with_its_cause(ray_session, tm
     rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
     starts = [row for row in rows if row["training_iteration"] == 1]
     assert len(starts) == 2  # the first attempt, and one retry (--max-failures 1)
+
+
+def _rows(trial_dir: Path) -> list[dict]:
+    try:
+        text = (trial_dir / "result.json").read_text()
+    except OSError:
+        return []
+    rows = []
+    for line in text.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows
+
+
+def _trials(experiment: Path) -> list[Path]:
+    if not experiment.is_dir():
+        return []
+    return sorted(p for p in experiment.iterdir() if p.is_dir() and "_0000" in p.name)
+
+
+def _tree(root: int) -> set[int]:
+    from test_security import _descendants
+
+    return _descendants(root)
+
+
+def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything(tmp_path):
+    args = [
+        sys.executable, str(CARTPOLE_PPO), "--sweep", "--num-samples", "1",
+        "--max-timesteps", "30000", "--eval-interval", "0", "--no-report",
+        "--checkpoint-every", "1", "--storage", str(tmp_path), "--name", "swept",
+    ]  # fmt: skip
+    experiment = tmp_path / "swept"
+    driver = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    done: dict[str, list[dict]] = {}
+    while time.monotonic() < deadline:
+        trials = {t.name: _rows(t) for t in _trials(experiment)}
+        done = {name: rows for name, rows in trials.items() if rows and rows[-1].get("done")}
+        running = [rows for name, rows in trials.items() if name not in done and len(rows) >= 3]
+        if done and running:
+            break
+        time.sleep(0.5)
+    assert done, "no trial finished before the deadline"
+    time.sleep(2)  # let Tune record the finished trial, as it would in a real crash window
+    ours = _tree(driver.pid)  # the driver and the Ray it started: stopped by PID, all of them
+    for pid in ours:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    driver.wait(timeout=30)
+    finished = {
+        t.name: (t / "result.json").read_bytes() for t in _trials(experiment) if t.name in done
+    }
+    before = {t.name: _rows(t) for t in _trials(experiment)}
+    checkpoints = {
+        t.name: sorted(p.name for p in t.glob("checkpoint_*")) for t in _trials(experiment)
+    }
+
+    resumed = subprocess.run(
+        [*args, "--resume"], cwd=REPO, capture_output=True, text=True, timeout=400
+    )
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    after = {t.name: _rows(t) for t in _trials(experiment)}
+    assert len(after) == 4 and all(rows[-1].get("done") for rows in after.values())
+    for name, content in finished.items():  # completed trials were not run again
+        assert (experiment / name / "result.json").read_bytes() == content
+        assert sorted(p.name for p in (experiment / name).glob("checkpoint_*")) == checkpoints[name]
+    for name, rows in before.items():  # no result row lost
+        seen = {row["training_iteration"] for row in after[name]}
+        assert {row["training_iteration"] for row in rows} <= seen
