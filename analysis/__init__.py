@@ -4,6 +4,8 @@
 and the runner's end-of-training summary.
 """
 
+import importlib
+
 from analysis.experiment import (
     EVAL_RETURN,
     TIMESTEPS,
@@ -19,10 +21,26 @@ from analysis.experiment import (
     trials_table,
     varying_keys,
 )
-from analysis.notebook import show_report, show_video
-from analysis.policy import Episodes, Policy, RestoreError
-from analysis.report import Analysis, analyse
-from analysis.watch import watch
+
+# Restoring, plotting and video pull in RLlib's env runner, matplotlib and OpenCV (~0.5 s):
+# imported on first use, so a training script that only reads results starts without them.
+_LAZY = {
+    "show_report": "analysis.notebook",
+    "show_video": "analysis.notebook",
+    "Episodes": "analysis.policy",
+    "Policy": "analysis.policy",
+    "RestoreError": "analysis.policy",
+    "Analysis": "analysis.report",
+    "analyse": "analysis.report",
+    "watch": "analysis.watch",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+
 
 __all__ = [
     "Analysis",

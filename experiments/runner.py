@@ -39,8 +39,6 @@ from ray.rllib.utils import force_list
 import envs
 from analysis import (
     AnalysisError,
-    RestoreError,
-    analyse,
     best_result,
     best_return,
     choose_best,
@@ -699,6 +697,8 @@ def write_report(storage: str, name: str, **options: Any) -> None:
     if "://" in storage:
         print("report: skipped for remote storage; run python -m analysis on a local copy")
         return
+    from analysis import RestoreError, analyse  # restoring and plotting: only now, not at start
+
     experiment = Path(storage, name)
     try:
         found = analyse(
