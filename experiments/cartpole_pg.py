@@ -17,10 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
-from ray import tune  # noqa: E402
 
 from algorithms.pg import PGConfig  # noqa: E402
-from experiments.runner import run  # noqa: E402
+from experiments.runner import TUTORIAL_SWEEP, run  # noqa: E402
 
 config = (
     PGConfig()
@@ -38,11 +37,7 @@ config = (
     .reporting(min_time_s_per_iteration=0)
 )
 
-SWEEP = {
-    "fcnet_hiddens": tune.grid_search([[32], [64]]),
-    "fcnet_activation": tune.grid_search(["linear", "relu"]),
-    "lr": tune.uniform(1e-5, 1e-2),
-}
+SWEEP = TUTORIAL_SWEEP  # the RLlib tutorial's grid (experiments/runner.py)
 
 if __name__ == "__main__":
     run(config, stop_return=450, sweep=SWEEP, sweep_budget=200_000)

@@ -17,10 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
-from ray import tune  # noqa: E402
 from ray.rllib.algorithms.ppo import PPOConfig  # noqa: E402
 
-from experiments.runner import run  # noqa: E402
+from experiments.runner import TUTORIAL_SWEEP, run  # noqa: E402
 
 config = (
     PPOConfig()
@@ -47,12 +46,7 @@ config = (
     .reporting(min_time_s_per_iteration=0)
 )
 
-# The grid of the RLlib tutorial this suite grew from: 2 × 2 × num-samples trials.
-SWEEP = {
-    "fcnet_hiddens": tune.grid_search([[32], [64]]),
-    "fcnet_activation": tune.grid_search(["linear", "relu"]),
-    "lr": tune.uniform(1e-5, 1e-2),
-}
+SWEEP = TUTORIAL_SWEEP  # the RLlib tutorial's grid (experiments/runner.py)
 
 if __name__ == "__main__":
     # A sweep's trial stops at 450 or, unsolved, after 100k steps (our default solves in ~80k).

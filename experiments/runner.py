@@ -533,6 +533,13 @@ def connect_ray(
     )
 
 
+# The grid of the RLlib tutorial this suite grew from: 2 × 2 × --num-samples trials.
+TUTORIAL_SWEEP: dict[str, Any] = {
+    "fcnet_hiddens": tune.grid_search([[32], [64]]),
+    "fcnet_activation": tune.grid_search(["linear", "relu"]),
+    "lr": tune.uniform(1e-5, 1e-2),
+}
+
 _SINGLE_MACHINE = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR  # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER
 
 
