@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 import warnings
 
 import pandas as pd
 
-from analysis import AnalysisError, metric_label
+from analysis import AnalysisError
 from analysis.policy import RestoreError
 from analysis.report import analyse
 from analysis.watch import watch_terminal
@@ -89,16 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     best = found.best
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print("\n" + found.table.drop(columns=["checkpoint"]).to_string(index=False))
-    recorded = best.value
     lines = [
         ("best trial", best.result.path),
         ("best checkpoint", best.checkpoint.path),
-        (
-            "chosen by",
-            f"{metric_label(best.metric)} ({best.mode}) = "
-            + ("n/a" if math.isnan(recorded) else f"{recorded:.1f}")
-            + " when saved",
-        ),
+        ("chosen by", best.chosen_by),
     ]
     if found.episodes:
         policy = "exploring" if found.explore else "greedy"

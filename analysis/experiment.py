@@ -183,6 +183,13 @@ class Best:
         """``metric`` in the iteration that saved the checkpoint."""
         return _checkpoint_value(checkpoint_metrics(self.result, self.checkpoint), self.metric)
 
+    @property
+    def chosen_by(self) -> str:
+        """How the checkpoint was chosen, e.g. ``eval return (max) = 500.0 when saved``."""
+        value = self.value
+        shown = "n/a" if math.isnan(value) else f"{value:.1f}"
+        return f"{metric_label(self.metric)} ({self.mode}) = {shown} when saved"
+
 
 def choose_best(grid: tune.ResultGrid, metric: str | None = None, mode: str = "max") -> Best:
     """Best trial and its best checkpoint; the default metric is the evaluation return."""

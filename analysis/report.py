@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import enum
 import html
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,6 @@ from analysis.experiment import (
     choose_best,
     flat_config,
     load_experiment,
-    metric_label,
     trials_table,
     varying_keys,
 )
@@ -196,18 +194,12 @@ def _rows(pairs: list[tuple[str, Any]]) -> str:
 def write_report(found: Analysis, *, grid_size: int, varying: list[str]) -> Path:
     """Write the one-file ``report.html`` into the experiment directory."""
     best, files = found.best, found.files
-    recorded = best.value
     summary = [
         ("experiment", found.experiment.resolve()),
         ("trials", grid_size),
         ("best trial", Path(best.result.path).name),
         ("best checkpoint", best.checkpoint.path),
-        (
-            f"chosen by ({best.mode})",
-            f"{metric_label(best.metric)} = "
-            + ("n/a" if math.isnan(recorded) else f"{recorded:.1f}")
-            + " at that checkpoint",
-        ),
+        ("chosen by", best.chosen_by),
     ]
     if found.episodes:
         policy = "exploring" if found.explore else "greedy"
