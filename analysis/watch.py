@@ -47,7 +47,8 @@ class Snapshot:
         )
 
 
-def _results(trial: Path) -> list[dict]:
+def read_results(trial: Path) -> list[dict]:
+    """A trial's results so far, from its result.json, even while Tune is writing it."""
     rows = []
     try:
         text = (trial / "result.json").read_text()
@@ -68,7 +69,7 @@ def snapshot(experiment: Path) -> Snapshot:
         key=lambda v: v.stat().st_mtime,
     )
     return Snapshot(
-        rows={t.name: _results(t) for t in trials},
+        rows={t.name: read_results(t) for t in trials},
         videos=videos,
         failed={t.name for t in trials if _failed_last(t)},
     )

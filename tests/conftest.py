@@ -87,6 +87,15 @@ def load_script(path: Path = CARTPOLE_PPO):
     return module
 
 
+def run_to_failure(*argv: str) -> None:
+    """``cartpole_ppo``'s ``run`` in this process (the session's Ray), for a run whose trial
+    fails: it must end with exit status 1."""
+    script = load_script()
+    with pytest.raises(SystemExit) as exit_:
+        script.run(script.config, stop_return=450, script="cartpole_ppo", argv=list(argv))
+    assert exit_.value.code == 1
+
+
 def free_port() -> int:
     import socket
 

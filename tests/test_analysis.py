@@ -15,7 +15,7 @@ import cv2
 import imageio_ffmpeg
 import pandas as pd
 import pytest
-from conftest import REPO, load_script, run_script
+from conftest import REPO, run_script, run_to_failure
 
 from analysis import EVAL_RETURN, Policy, choose_best, load_experiment
 from analysis.notebook import report_html, video_html
@@ -220,16 +220,9 @@ def test_corrupt_experiment_and_truncated_checkpoint_are_one_line_errors(trained
 
 
 def _failing_run(tmp_path: Path, name: str, env: str) -> Path:
-    script = load_script()
-    with pytest.raises(SystemExit) as exit_:
-        script.run(
-            script.config,
-            stop_return=450,
-            script="cartpole_ppo",
-            argv=["--env", env, "--max-timesteps", "20000", "--storage", str(tmp_path),
-                  "--name", name],
-        )  # fmt: skip
-    assert exit_.value.code == 1
+    run_to_failure(
+        "--env", env, "--max-timesteps", "20000", "--storage", str(tmp_path), "--name", name
+    )
     return tmp_path / name
 
 

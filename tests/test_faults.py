@@ -11,8 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-from conftest import CARTPOLE_PPO, REPO, load_script
+from conftest import CARTPOLE_PPO, REPO, run_to_failure
+
+from analysis.watch import read_results
 
 
 def _env_runner_pids() -> list[int]:
@@ -60,18 +61,10 @@ def test_killed_env_runner_is_restarted_and_training_completes(tmp_path):
 
 
 def test_a_failing_trial_is_retried_then_reported_with_its_cause(ray_session, tmp_path, capsys):
-    script = load_script()
-    with pytest.raises(SystemExit) as exit_:
-        script.run(
-            script.config,
-            stop_return=450,
-            script="cartpole_ppo",
-            argv=[
-                "--env", "failing_envs:FailsLater-v0", "--max-failures", "1", "--no-report",
-                "--max-timesteps", "20000", "--storage", str(tmp_path), "--name", "retried",
-            ],
-        )  # fmt: skip
-    assert exit_.value.code == 1
+    run_to_failure(
+        "--env", "failing_envs:FailsLater-v0", "--max-failures", "1", "--no-report",
+        "--max-timesteps", "20000", "--storage", str(tmp_path), "--name", "retried",
+    )  # fmt: skip
     out = capsys.readouterr().out
     cause = "RuntimeError: this env fails mid-training, on purpose"
     [retry] = [line for line in out.splitlines() if "retrying" in line]
@@ -82,20 +75,6 @@ def test_a_failing_trial_is_retried_then_reported_with_its_cause(ray_session, tm
     rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
     starts = [row for row in rows if row["training_iteration"] == 1]
     assert len(starts) == 2  # the first attempt, and one retry (--max-failures 1)
-
-
-def _rows(trial_dir: Path) -> list[dict]:
-    try:
-        text = (trial_dir / "result.json").read_text()
-    except OSError:
-        return []
-    rows = []
-    for line in text.splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return rows
 
 
 def _trials(experiment: Path) -> list[Path]:
@@ -121,7 +100,7 @@ def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything
     deadline = time.monotonic() + 240
     done: dict[str, list[dict]] = {}
     while time.monotonic() < deadline:
-        trials = {t.name: _rows(t) for t in _trials(experiment)}
+        trials = {t.name: read_results(t) for t in _trials(experiment)}
         done = {name: rows for name, rows in trials.items() if rows and rows[-1].get("done")}
         running = [rows for name, rows in trials.items() if name not in done and len(rows) >= 3]
         if done and running:
@@ -139,7 +118,7 @@ def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything
     finished = {
         t.name: (t / "result.json").read_bytes() for t in _trials(experiment) if t.name in done
     }
-    before = {t.name: _rows(t) for t in _trials(experiment)}
+    before = {t.name: read_results(t) for t in _trials(experiment)}
     checkpoints = {
         t.name: sorted(p.name for p in t.glob("checkpoint_*")) for t in _trials(experiment)
     }
@@ -148,7 +127,7 @@ def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything
         [*args, "--resume"], cwd=REPO, capture_output=True, text=True, timeout=400
     )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    after = {t.name: _rows(t) for t in _trials(experiment)}
+    after = {t.name: read_results(t) for t in _trials(experiment)}
     assert len(after) == 4 and all(rows[-1].get("done") for rows in after.values())
     for name, content in finished.items():  # completed trials were not run again
         assert (experiment / name / "result.json").read_bytes() == content
