@@ -21,6 +21,7 @@ from analysis.experiment import (
     trials_table,
     varying_keys,
 )
+from analysis.watch import watch  # eager: the submodule of that name would shadow it
 
 # Restoring, plotting and video pull in RLlib's env runner, matplotlib and OpenCV (~0.5 s):
 # imported on first use, so a training script that only reads results starts without them.
@@ -32,7 +33,6 @@ _LAZY = {
     "RestoreError": "analysis.policy",
     "Analysis": "analysis.report",
     "analyse": "analysis.report",
-    "watch": "analysis.watch",
 }
 
 

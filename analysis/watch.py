@@ -18,15 +18,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from analysis.experiment import EVAL_RETURN, TIMESTEPS  # noqa: E402
-from callbacks import RETURN_METRIC  # noqa: E402
+from analysis.experiment import EVAL_RETURN, TIMESTEPS
+from callbacks import RETURN_METRIC
 
 LIVE_CURVES = "live_curves.png"
 
@@ -89,6 +84,7 @@ def _failed_last(trial: Path) -> bool:
 
 def plot_live(snap: Snapshot, out: Path) -> Path:
     """Return vs env steps for every trial so far (training, and greedy evaluation dots)."""
+    from analysis.curves import plt  # matplotlib (Agg), loaded on the first redraw
     fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
     for name, rows in snap.rows.items():
         if not rows:
