@@ -133,14 +133,17 @@ def test_report_is_one_file_that_plays_in_headless_chromium(trained, tmp_path):
     probe.write_text(page.replace("</body>", _CHECK_SCRIPT + "</body>"))
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "chromium is not installed (.ci/run installs it)"
-    dom = subprocess.run(
+    browser = subprocess.run(
         [
             chromium, "--headless", "--no-sandbox", "--disable-gpu", "--mute-audio",
+            f"--user-data-dir={tmp_path / 'profile'}",  # a profile of its own, no shared lock
             "--virtual-time-budget=20000", "--dump-dom", probe.as_uri(),
         ],
         capture_output=True, text=True, timeout=120,
-    ).stdout  # fmt: skip
-    found = json.loads(re.search(r'<pre id="check">(.*?)</pre>', dom).group(1))
+    )  # fmt: skip
+    checked = re.search(r'<pre id="check">(.*?)</pre>', browser.stdout)
+    assert checked, f"no probe report (exit {browser.returncode}): {browser.stderr[-2000:]}"
+    found = json.loads(checked.group(1))
     assert len(found["videos"]) == 3  # before, after, progression
     for video in found["videos"]:
         assert (video.get("w"), video.get("h")) == CARTPOLE_SIZE and video["s"] > 0, video
