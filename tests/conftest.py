@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -96,6 +97,33 @@ def run_to_failure(*argv: str) -> None:
     assert exit_.value.code == 1
 
 
+def descendants(root: int) -> set[int]:
+    """``root`` and every process below it, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def sigkill_tree(root: int) -> None:
+    """SIGKILL ``root`` and its descendants at once, as a crash would."""
+    for pid in descendants(root):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def free_port() -> int:
     import socket
 
@@ -118,8 +146,9 @@ class LocalCluster:
         # Its own token: a fresh machine has no ~/.ray/auth_token yet, and ours stays untouched.
         self.env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
         self.procs: list[subprocess.Popen] = []
+        self.worker_procs: list[subprocess.Popen] = []
 
-    def _start(self, *args: str) -> None:
+    def _start(self, *args: str) -> subprocess.Popen:
         proc = subprocess.Popen(
             [
                 "ray",
@@ -134,6 +163,7 @@ class LocalCluster:
             stderr=subprocess.DEVNULL,
         )
         self.procs.append(proc)
+        return proc
 
     def start(
         self, workers: list[dict], *, head_cpus: int = 1, dashboard: bool = False
@@ -150,11 +180,18 @@ class LocalCluster:
         else:
             board = ["--include-dashboard=false"]
         self._start("--head", f"--port={self.port}", f"--num-cpus={head_cpus}", *board)
-        for resources in workers:
-            self._start(
-                f"--address={self.address}", "--num-cpus=1", f"--resources={json.dumps(resources)}"
+        self.wait_for_nodes(1)
+        for count, resources in enumerate(workers, start=2):
+            self.worker_procs.append(
+                self._start(
+                    f"--address={self.address}",
+                    "--num-cpus=1",
+                    f"--resources={json.dumps(resources)}",
+                )
             )
-        self.wait_for_nodes(1 + len(workers))
+            # One at a time: nodes on one machine that start together race for the same
+            # free ports and log files (seen: "bind: Address already in use").
+            self.wait_for_nodes(count)
         return self
 
     def nodes(self) -> list[dict]:
@@ -187,6 +224,12 @@ class LocalCluster:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{count} Ray nodes did not come up at {self.address}")
             time.sleep(1)
+
+    def crash_worker(self, index: int) -> None:
+        """Worker node ``index`` dies at once: its `ray start`, raylet and workers SIGKILLed."""
+        proc = self.worker_procs[index]
+        sigkill_tree(proc.pid)
+        proc.wait(timeout=30)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):

@@ -11,24 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import CARTPOLE_PPO, REPO
-
-
-def _descendants(root: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        found.add(pid)
-        todo += children.get(pid, [])
-    return found
+from conftest import CARTPOLE_PPO, REPO, descendants
 
 
 def _listening(pids: set[int]) -> dict[str, int]:
@@ -85,7 +68,7 @@ def test_local_ray_listens_on_localhost_only_and_serves_no_dashboard(tmp_path):
             if re.search(r"iter +\d+", line):  # training: every Ray process is up
                 break
         time.sleep(1)
-        tree = _descendants(proc.pid)
+        tree = descendants(proc.pid)
         sockets = _listening(tree)
         dashboards = {pid for pid in tree if b"dashboard/dashboard.py" in _cmdline(pid)}
     finally:
