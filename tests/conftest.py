@@ -179,19 +179,23 @@ class LocalCluster:
             ]
         else:
             board = ["--include-dashboard=false"]
-        self._start("--head", f"--port={self.port}", f"--num-cpus={head_cpus}", *board)
-        self.wait_for_nodes(1)
-        for count, resources in enumerate(workers, start=2):
-            self.worker_procs.append(
-                self._start(
-                    f"--address={self.address}",
-                    "--num-cpus=1",
-                    f"--resources={json.dumps(resources)}",
+        try:
+            self._start("--head", f"--port={self.port}", f"--num-cpus={head_cpus}", *board)
+            self.wait_for_nodes(1)
+            for count, resources in enumerate(workers, start=2):
+                self.worker_procs.append(
+                    self._start(
+                        f"--address={self.address}",
+                        "--num-cpus=1",
+                        f"--resources={json.dumps(resources)}",
+                    )
                 )
-            )
-            # One at a time: nodes on one machine that start together race for the same
-            # free ports and log files (seen: "bind: Address already in use").
-            self.wait_for_nodes(count)
+                # One at a time: nodes on one machine that start together race for the same
+                # free ports and log files (seen: "bind: Address already in use").
+                self.wait_for_nodes(count)
+        except BaseException:
+            self.stop()  # leave no half-started cluster behind
+            raise
         return self
 
     def nodes(self) -> list[dict]:
