@@ -34,27 +34,28 @@ config = (
     PPOConfig()
     .environment("pong", clip_rewards=True)
     .env_runners(
-        num_env_runners=0,
+        num_env_runners=1,
         num_envs_per_env_runner=8,
         env_to_module_connector=stacking["env_to_module_connector"],
     )
     .training(
         learner_connector=stacking["learner_connector"],
-        train_batch_size_per_learner=1024,
-        minibatch_size=256,
-        num_epochs=4,
-        lr=[[0, 2.5e-4], [5_000_000, 0.0]],
+        train_batch_size_per_learner=4000,
+        minibatch_size=128,
+        num_epochs=10,
+        lr=1.5e-4,
         gamma=0.99,
         lambda_=0.95,
+        kl_coeff=0.5,
         clip_param=0.1,
-        vf_clip_param=10_000.0,
-        vf_loss_coeff=0.5,
+        vf_clip_param=10.0,
         entropy_coeff=0.01,
-        grad_clip=0.5,
+        grad_clip=100.0,
+        grad_clip_by="global_norm",
     )
     .rl_module(
         model_config={
-            "conv_filters": [[16, [8, 8], 4], [32, [4, 4], 2]],
+            "conv_filters": [[16, 4, 2], [32, 4, 2], [64, 4, 2], [128, 4, 2]],
             "conv_activation": "relu",
             "head_fcnet_hiddens": [256],
             "vf_share_layers": True,
@@ -63,8 +64,13 @@ config = (
     .reporting(min_time_s_per_iteration=0)
 )
 
-# --smoke: small batches, so two iterations take seconds.
-SMOKE = {"train_batch_size_per_learner": 256, "minibatch_size": 128, "num_epochs": 1}
+# --smoke: small batches sampled in the trial's own process, so two iterations take seconds.
+SMOKE = {
+    "num_env_runners": 0,
+    "train_batch_size_per_learner": 256,
+    "minibatch_size": 128,
+    "num_epochs": 1,
+}
 
 if __name__ == "__main__":
     run(config, stop_return=18, smoke=SMOKE)

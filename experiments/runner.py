@@ -48,6 +48,7 @@ from analysis import (
     varying_keys,
 )
 from callbacks import RETURN_METRIC, EpisodeReturnWindow, EvalVideo, FinalEvaluation
+from callbacks.learner_threads import LearnerThreads, bundle_cpus
 from callbacks.tensorboard import VideoPathsToTensorBoard
 from experiments.process_clock import process_start_time
 
@@ -305,7 +306,19 @@ def apply_args(config: AlgorithmConfig, args: argparse.Namespace) -> AlgorithmCo
         config.fault_tolerance(delay_between_env_runner_restarts_s=5.0)
     _apply_overrides(config, args)
     _apply_evaluation(config, args)
+    if not args.sweep:
+        config = with_learner_threads(config)
     check_config(config)
+    return config
+
+
+def with_learner_threads(config: AlgorithmConfig, cpus: int | None = None) -> AlgorithmConfig:
+    """``config`` whose local learner uses ``cpus`` torch threads (default: every CPU its
+    trial reserves); see callbacks.learner_threads."""
+    threads = cpus or bundle_cpus(config)
+    if threads > 1:
+        callbacks = [c for c in force_list(config.callbacks_class) if c is not RLlibCallback]
+        config.callbacks([*callbacks, partial(LearnerThreads, threads=threads)])
     return config
 
 
