@@ -1,4 +1,4 @@
-"""A Ray started by the suite: 127.0.0.1 only, no dashboard."""
+"""A Ray started by the suite: 127.0.0.1 only, no dashboard, token authentication on."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from conftest import CARTPOLE_PPO, REPO, descendants
@@ -58,7 +59,7 @@ def test_local_ray_listens_on_localhost_only_and_serves_no_dashboard(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
     proc = subprocess.Popen(
         [
-            sys.executable, str(CARTPOLE_PPO), "--max-timesteps", "60000", "--stop-return", "10000",
+            sys.executable, str(CARTPOLE_PPO), "--max-time", "600", "--stop-return", "10000",
             "--no-report", "--storage", str(tmp_path),
         ],
         cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -71,11 +72,42 @@ def test_local_ray_listens_on_localhost_only_and_serves_no_dashboard(tmp_path):
         tree = descendants(proc.pid)
         sockets = _listening(tree)
         dashboards = {pid for pid in tree if b"dashboard/dashboard.py" in _cmdline(pid)}
+        served = {a: _get(a, "/api/jobs/") for a, pid in sockets.items() if pid in dashboards}
+        gcs = {pid for pid in tree if _cmdline(pid).split(b"\0")[0].endswith(b"/gcs_server")}
+        [gcs_port] = [address.rsplit(":", 1)[1] for address, pid in sockets.items() if pid in gcs]
+        wrong = _join(gcs_port, token="0" * 64)
+        right = _join(gcs_port, token=None)  # the token Ray made for this machine
     finally:
         proc.terminate()
         proc.communicate(timeout=120)
     assert sockets, "found no listening Ray sockets"
     exposed = {address: name for address, name in sockets.items() if not _loopback(address)}
     assert not exposed, f"listening beyond 127.0.0.1: {exposed}"
-    # No dashboard: Ray keeps a headless dashboard process for usage stats, serving nothing.
-    assert not [a for a, pid in sockets.items() if pid in dashboards or a.endswith(":8265")]
+    # No dashboard: Ray keeps a headless dashboard process for usage stats (no UI, no job or
+    # state API); once up, it exports its own Prometheus metrics on a loopback port.
+    assert not [a for a in sockets if a.endswith(":8265")]
+    for address, body in served.items():
+        assert body.startswith(b"# HELP"), f"{address} serves more than metrics: {body[:200]!r}"
+    # Token authentication is on: a client with the wrong token is turned away.
+    refusal = (wrong.stdout + wrong.stderr).lower()
+    assert wrong.returncode != 0 and "authenticat" in refusal, refusal[-2000:]
+    assert right.returncode == 0 and "joined" in right.stdout, right.stderr[-2000:]
+
+
+def _get(address: str, path: str) -> bytes:
+    with urllib.request.urlopen(f"http://{address}{path}", timeout=10) as response:
+        return response.read()
+
+
+def _join(gcs_port: str, token: str | None) -> subprocess.CompletedProcess:
+    """A client joining the suite's Ray at 127.0.0.1:``gcs_port`` with ``token`` (None: the
+    machine's own token file, ~/.ray/auth_token)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
+    env["RAY_AUTH_MODE"] = "token"
+    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # keep 127.0.0.1 as is, as the suite's Ray
+    if token is not None:
+        env["RAY_AUTH_TOKEN"] = token
+    code = f"import ray; ray.init(address='127.0.0.1:{gcs_port}'); print('joined')"
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
