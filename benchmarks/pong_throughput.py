@@ -83,7 +83,7 @@ def one(system: str, seconds: float) -> dict:
     config = script.config.copy(copy_frozen=False)
     config.environment(envs.register_env("pong"))
     if system == "ours":
-        config = runner.with_learner_threads(config, cpus=2)
+        config = runner.with_learner_threads(config)  # as the runner does: 2 threads here
     else:
         config.update_from_dict({**RLLIB_ATARI_PPO, "num_epochs": int(system[len("rllib") :])})
     config.reporting(min_time_s_per_iteration=0)

@@ -312,14 +312,19 @@ def apply_args(config: AlgorithmConfig, args: argparse.Namespace) -> AlgorithmCo
     return config
 
 
-def with_learner_threads(config: AlgorithmConfig, cpus: int | None = None) -> AlgorithmConfig:
-    """``config`` whose local learner uses ``cpus`` torch threads (default: every CPU its
-    trial reserves); see callbacks.learner_threads."""
-    threads = cpus or bundle_cpus(config)
+def with_learner_threads(config: AlgorithmConfig) -> AlgorithmConfig:
+    """``config`` whose local learner uses a torch thread for every CPU its trial reserves;
+    see callbacks.learner_threads."""
+    threads = bundle_cpus(config)
     if threads > 1:
-        callbacks = [c for c in force_list(config.callbacks_class) if c is not RLlibCallback]
-        config.callbacks([*callbacks, partial(LearnerThreads, threads=threads)])
+        add_callbacks(config, partial(LearnerThreads, threads=threads))
     return config
+
+
+def add_callbacks(config: AlgorithmConfig, *callbacks: Any) -> None:
+    """Add ``callbacks`` after the config's own (RLlib's do-nothing default dropped)."""
+    own = [c for c in force_list(config.callbacks_class) if c is not RLlibCallback]
+    config.callbacks([*own, *callbacks])
 
 
 def _apply_overrides(config: AlgorithmConfig, args: argparse.Namespace) -> None:
@@ -347,8 +352,7 @@ def _apply_overrides(config: AlgorithmConfig, args: argparse.Namespace) -> None:
 
 def _apply_evaluation(config: AlgorithmConfig, args: argparse.Namespace) -> None:
     """Greedy evaluation rounds, the stop rule's metric, and videos of evaluation episodes."""
-    callbacks = [c for c in force_list(config.callbacks_class) if c is not RLlibCallback]
-    callbacks.append(EpisodeReturnWindow)
+    callbacks: list[Any] = [EpisodeReturnWindow]
     if args.eval_interval > 0:
         episodes = max(args.eval_episodes, args.video_episodes if args.video else 1)
         config.evaluation(
@@ -376,7 +380,7 @@ def _apply_evaluation(config: AlgorithmConfig, args: argparse.Namespace) -> None
             )
     else:
         config.evaluation(evaluation_interval=None)
-    config.callbacks(callbacks)
+    add_callbacks(config, *callbacks)
 
 
 def _model_config(config: AlgorithmConfig) -> dict:
