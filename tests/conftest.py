@@ -97,6 +97,27 @@ def run_to_failure(*argv: str) -> None:
     assert exit_.value.code == 1
 
 
+def trial_dirs(experiment: Path) -> list[Path]:
+    """An experiment's trial directories, in trial order (none if it does not exist yet)."""
+    if not experiment.is_dir():
+        return []
+    return sorted(p for p in experiment.iterdir() if p.is_dir() and "_0000" in p.name)
+
+
+def trial_dir(experiment: Path) -> Path:
+    """The one trial directory of a single-trial experiment."""
+    [trial] = trial_dirs(experiment)
+    return trial
+
+
+def cmdline(pid: int) -> bytes:
+    """A process's command line, NUL-separated (empty once it has gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def descendants(root: int) -> set[int]:
     """``root`` and every process below it, read from /proc."""
     children: dict[int, list[int]] = {}

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO, LocalCluster, smoke_run_with_videos
+from conftest import REPO, LocalCluster, smoke_run_with_videos, trial_dir
 
 # Env runners on the worker node only: the trial itself takes the head's one CPU.
 ON_WORKER = 'custom_resources_per_env_runner={"worker_node": 0.01}'
@@ -28,11 +28,6 @@ def _node_ids(cluster: LocalCluster) -> tuple[str, str]:
     return head, worker
 
 
-def _trial_dir(experiment: Path) -> Path:
-    [trial_dir] = [p for p in experiment.iterdir() if p.is_dir() and "_0000" in p.name]
-    return trial_dir
-
-
 def test_video_recorded_on_another_node_lands_in_the_trial_dir(cluster, tmp_path):
     head, worker = _node_ids(cluster)
     pin = 'evaluation_config={"custom_resources_per_env_runner": {"worker_node": 0.01}}'
@@ -41,23 +36,23 @@ def test_video_recorded_on_another_node_lands_in_the_trial_dir(cluster, tmp_path
         env={**cluster.env, "RAY_ADDRESS": cluster.address},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    trial_dir = _trial_dir(tmp_path / "remote")
-    rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+    trial = trial_dir(tmp_path / "remote")
+    rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
     videos = [r["evaluation"]["video"] for r in rows if "video" in r.get("evaluation", {})]
     assert len(videos) >= 2
     for video in videos:
         assert video["node_id"] == worker != head  # recorded away from the driver's node
-        assert (trial_dir / "videos" / video["path"].rsplit("/", 1)[-1]).exists()
-    assert len(list((trial_dir / "videos").glob("*.mp4"))) >= 2
+        assert (trial / "videos" / video["path"].rsplit("/", 1)[-1]).exists()
+    assert len(list((trial / "videos").glob("*.mp4"))) >= 2
 
 
 def _assert_ran_on_worker(cluster, before: dict[str, str], experiment: Path) -> None:
     _, worker = _node_ids(cluster)
     new = {actor: node for actor, node in cluster.env_runners().items() if actor not in before}
     assert new and set(new.values()) == {worker}, new  # the env runners sampled on the worker
-    trial_dir = _trial_dir(experiment)
-    assert list(trial_dir.glob("checkpoint_*/rllib_checkpoint.json"))
-    assert list(trial_dir.glob("videos/iter_*.mp4"))
+    trial = trial_dir(experiment)
+    assert list(trial.glob("checkpoint_*/rllib_checkpoint.json"))
+    assert list(trial.glob("videos/iter_*.mp4"))
     assert (experiment / "report.html").exists()
 
 

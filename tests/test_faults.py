@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -11,22 +10,23 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import CARTPOLE_PPO, REPO, LocalCluster, run_to_failure, sigkill_tree
+from conftest import (
+    CARTPOLE_PPO,
+    REPO,
+    LocalCluster,
+    cmdline,
+    run_to_failure,
+    sigkill_tree,
+    trial_dir,
+    trial_dirs,
+)
 
 from analysis.watch import read_results
 
 
 def _env_runner_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if cmdline.startswith(b"ray::SingleAgentEnvRunner"):
-                pids.append(int(entry.name))
-    return pids
+    pids = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    return [pid for pid in pids if cmdline(pid).startswith(b"ray::SingleAgentEnvRunner")]
 
 
 def test_killed_env_runner_is_restarted_and_training_completes(tmp_path):
@@ -53,8 +53,7 @@ def test_killed_env_runner_is_restarted_and_training_completes(tmp_path):
     out = "".join(output)
     assert killed is not None, out[-3000:]
     assert proc.returncode == 0, out[-3000:]
-    [trial_dir] = [p for p in (tmp_path / "killed").iterdir() if p.is_dir() and "_0000" in p.name]
-    rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+    rows = read_results(trial_dir(tmp_path / "killed"))
     assert rows[-1]["num_env_steps_sampled_lifetime"] >= 40000
     assert rows[-1]["fault_tolerance"]["num_remote_worker_restarts"] >= 1  # recorded
     assert rows[-1]["fault_tolerance"]["num_healthy_workers"] == 1  # and back
@@ -71,16 +70,9 @@ def test_a_failing_trial_is_retried_then_reported_with_its_cause(ray_session, tm
     assert f"failed ({cause}); retrying: failure 1 of --max-failures 1 allowed" in retry
     [line] = [line for line in out.splitlines() if ": error: " in line]
     assert line.endswith(f"error: {cause}")
-    [trial_dir] = [p for p in (tmp_path / "retried").iterdir() if p.is_dir() and "_0000" in p.name]
-    rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+    rows = read_results(trial_dir(tmp_path / "retried"))
     starts = [row for row in rows if row["training_iteration"] == 1]
     assert len(starts) == 2  # the first attempt, and one retry (--max-failures 1)
-
-
-def _trials(experiment: Path) -> list[Path]:
-    if not experiment.is_dir():
-        return []
-    return sorted(p for p in experiment.iterdir() if p.is_dir() and "_0000" in p.name)
 
 
 def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything(tmp_path):
@@ -94,7 +86,7 @@ def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything
     deadline = time.monotonic() + 240
     done: dict[str, list[dict]] = {}
     while time.monotonic() < deadline:
-        trials = {t.name: read_results(t) for t in _trials(experiment)}
+        trials = {t.name: read_results(t) for t in trial_dirs(experiment)}
         done = {name: rows for name, rows in trials.items() if rows and rows[-1].get("done")}
         running = [rows for name, rows in trials.items() if name not in done and len(rows) >= 3]
         if done and running:
@@ -105,18 +97,18 @@ def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything
     sigkill_tree(driver.pid)  # the driver and the Ray it started: stopped by PID, all of them
     driver.wait(timeout=30)
     finished = {
-        t.name: (t / "result.json").read_bytes() for t in _trials(experiment) if t.name in done
+        t.name: (t / "result.json").read_bytes() for t in trial_dirs(experiment) if t.name in done
     }
-    before = {t.name: read_results(t) for t in _trials(experiment)}
+    before = {t.name: read_results(t) for t in trial_dirs(experiment)}
     checkpoints = {
-        t.name: sorted(p.name for p in t.glob("checkpoint_*")) for t in _trials(experiment)
+        t.name: sorted(p.name for p in t.glob("checkpoint_*")) for t in trial_dirs(experiment)
     }
 
     resumed = subprocess.run(
         [*args, "--resume"], cwd=REPO, capture_output=True, text=True, timeout=400
     )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    after = {t.name: read_results(t) for t in _trials(experiment)}
+    after = {t.name: read_results(t) for t in trial_dirs(experiment)}
     assert len(after) == 4 and all(rows[-1].get("done") for rows in after.values())
     for name, content in finished.items():  # completed trials were not run again
         assert (experiment / name / "result.json").read_bytes() == content
@@ -167,8 +159,7 @@ def test_training_survives_the_loss_of_a_worker_node(tmp_path):
         assert proc.returncode == 0, out[-3000:]
         [survivor] = set(index_of) - {crashed}
         assert cluster.env_runners() == {runner: survivor}  # the same runner, restored there
-        [trial_dir] = [p for p in (tmp_path / "node_lost").iterdir() if "_0000" in p.name]
-        rows = read_results(trial_dir)
+        rows = read_results(trial_dir(tmp_path / "node_lost"))
         assert rows[-1]["num_env_steps_sampled_lifetime"] >= 30000
         assert rows[-1]["fault_tolerance"]["num_remote_worker_restarts"] >= 1
         assert rows[-1]["fault_tolerance"]["num_healthy_workers"] == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import gymnasium as gym
 import imageio_ffmpeg
 import numpy as np
-from conftest import REPO, run_script
+from conftest import REPO, run_script, trial_dir
 
 from analysis import Policy, choose_best, load_experiment
 from envs import make_env
@@ -88,7 +88,7 @@ def _smoke(script: str, tmp_path: Path) -> Path:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert re.search(r"^iterations +2$", proc.stdout, re.M)
     experiment = tmp_path / "smoke"
-    [trial] = [p for p in experiment.iterdir() if p.is_dir() and "_0000" in p.name]
+    trial = trial_dir(experiment)
     assert list(trial.glob("checkpoint_*/rllib_checkpoint.json"))
     [video] = trial.glob("videos/iter_000002_ep0_return_*.mp4")
     reader = imageio_ffmpeg.read_frames(str(video))

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from conftest import CARTPOLE_PPO, REPO, descendants
+from conftest import CARTPOLE_PPO, REPO, cmdline, descendants
 
 
 def _listening(pids: set[int]) -> dict[str, int]:
@@ -42,13 +42,6 @@ def _listening(pids: set[int]) -> dict[str, int]:
     return found
 
 
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
 def _loopback(address: str) -> bool:
     ip = ipaddress.ip_address(address.rsplit(":", 1)[0])
     mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1
@@ -71,9 +64,9 @@ def test_local_ray_listens_on_localhost_only_and_serves_no_dashboard(tmp_path):
         time.sleep(1)
         tree = descendants(proc.pid)
         sockets = _listening(tree)
-        dashboards = {pid for pid in tree if b"dashboard/dashboard.py" in _cmdline(pid)}
+        dashboards = {pid for pid in tree if b"dashboard/dashboard.py" in cmdline(pid)}
         served = {a: _get(a, "/api/jobs/") for a, pid in sockets.items() if pid in dashboards}
-        gcs = {pid for pid in tree if _cmdline(pid).split(b"\0")[0].endswith(b"/gcs_server")}
+        gcs = {pid for pid in tree if cmdline(pid).split(b"\0")[0].endswith(b"/gcs_server")}
         [gcs_port] = [address.rsplit(":", 1)[1] for address, pid in sockets.items() if pid in gcs]
         wrong = _join(gcs_port, token="0" * 64)
         right = _join(gcs_port, token=None)  # the token Ray made for this machine
