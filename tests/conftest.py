@@ -167,9 +167,8 @@ class LocalCluster:
         # Its own token: a fresh machine has no ~/.ray/auth_token yet, and ours stays untouched.
         self.env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
         self.procs: list[subprocess.Popen] = []
-        self.worker_procs: list[subprocess.Popen] = []
 
-    def _start(self, *args: str) -> subprocess.Popen:
+    def _start(self, *args: str) -> None:
         proc = subprocess.Popen(
             [
                 "ray",
@@ -184,7 +183,6 @@ class LocalCluster:
             stderr=subprocess.DEVNULL,
         )
         self.procs.append(proc)
-        return proc
 
     def start(
         self, workers: list[dict], *, head_cpus: int = 1, dashboard: bool = False
@@ -204,12 +202,10 @@ class LocalCluster:
             self._start("--head", f"--port={self.port}", f"--num-cpus={head_cpus}", *board)
             self.wait_for_nodes(1)
             for count, resources in enumerate(workers, start=2):
-                self.worker_procs.append(
-                    self._start(
-                        f"--address={self.address}",
-                        "--num-cpus=1",
-                        f"--resources={json.dumps(resources)}",
-                    )
+                self._start(
+                    f"--address={self.address}",
+                    "--num-cpus=1",
+                    f"--resources={json.dumps(resources)}",
                 )
                 # One at a time: nodes on one machine that start together race for the same
                 # free ports and log files (seen: "bind: Address already in use").
@@ -249,12 +245,6 @@ class LocalCluster:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{count} Ray nodes did not come up at {self.address}")
             time.sleep(1)
-
-    def crash_worker(self, index: int) -> None:
-        """Worker node ``index`` dies at once: its `ray start`, raylet and workers SIGKILLed."""
-        proc = self.worker_procs[index]
-        sigkill_tree(proc.pid)
-        proc.wait(timeout=30)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
