@@ -12,6 +12,7 @@ import ast
 import dataclasses
 import difflib
 import importlib
+import json
 import logging
 import math
 import os
@@ -35,6 +36,7 @@ from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.utils import force_list
+from ray.tune.trainable.metadata import _TrainingRunMetadata  # a trial's checkpoint bookkeeping
 
 import envs
 from analysis import (
@@ -458,6 +460,52 @@ def experiment_path(storage: str, script: str, name: str | None, resume: bool) -
     return name, False
 
 
+def repair_lost_checkpoints(experiment: Path) -> list[str]:
+    """Point every trial of a killed experiment at a checkpoint that still exists.
+
+    Tune saves the experiment's state at most every 10 s but deletes a checkpoint as soon as
+    a newer one pushes it out of the best N. A driver killed in between leaves a state whose
+    trial resumes from a deleted checkpoint, and ``Tuner.restore`` then fails that trial
+    ("Could not recover from checkpoint as it does not exist on storage anymore"). Such a
+    trial resumes from its newest checkpoint left instead (or from the start if none is).
+    Returns one line per trial repaired.
+    """
+    lines = []
+    for state_file in sorted(experiment.glob("experiment_state-*.json")):
+        state = json.loads(state_file.read_text())
+        changed = False
+        for entry in state.get("trial_data", []):
+            metadata = _TrainingRunMetadata.from_json_state(entry[1])
+            manager = metadata.checkpoint_manager
+            latest = manager._latest_checkpoint_result
+            if latest is None or _checkpoint_exists(latest, experiment):
+                continue
+            kept = [r for r in manager._checkpoint_results if _checkpoint_exists(r, experiment)]
+            newest = max(kept, key=lambda r: r.metrics.get("training_iteration", 0), default=None)
+            manager._checkpoint_results = kept
+            manager._latest_checkpoint_result = newest
+            entry[1] = metadata.get_json_state()
+            changed = True
+            trial = json.loads(entry[0]).get("trial_id", "?")
+            lines.append(
+                f"trial {trial}: its last recorded checkpoint "
+                f"{Path(latest.checkpoint.path).name} is gone (Tune deleted it after its last "
+                f"save); resuming from "
+                + (Path(newest.checkpoint.path).name if newest else "the start")
+            )
+        if changed:
+            tmp = state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state))
+            tmp.replace(state_file)
+    return lines
+
+
+def _checkpoint_exists(result: Any, experiment: Path) -> bool:
+    # Where it is now: the state holds the path at save time, and the experiment may have moved.
+    path = Path(result.checkpoint.path)
+    return (experiment / path.parent.name / path.name).is_dir()
+
+
 class _DropRoutineLogs(logging.Filter):
     ROUTINE = (
         "You are running ",  # "... PPO on the new API stack!": the default, nothing to do
@@ -485,11 +533,14 @@ def prepare_worker() -> None:
     """Ray's ``worker_process_setup_hook``: quiet logs, and import the algorithm's module.
 
     Ray starts idle workers as soon as it is up; importing RLlib and torch there, while the
-    driver is still setting up Tune, takes ~1.5 s off the trial's start.
+    driver is still setting up Tune, takes ~1.5 s off the trial's start. torch's first
+    optimizer imports ``torch._dynamo`` (~2 s more, inside ``Adam.__init__`` when the learner
+    is built), so that is imported here too.
     """
     quiet_routine_logs()
     if os.environ.get(_PREIMPORT):
         importlib.import_module(os.environ[_PREIMPORT])
+        importlib.import_module("torch._dynamo")
 
 
 quiet_routine_logs()  # scripts build their config right after importing the runner
@@ -777,6 +828,9 @@ def _make_tuner(
     param_space = sweep_space(config, sweep) if sweep else config
     trainable = config.algo_class
     if resuming:
+        if "://" not in storage:
+            for line in repair_lost_checkpoints(Path(storage) / name):
+                print(line, flush=True)
         return tune.Tuner.restore(
             str(Path(storage) / name) if "://" not in storage else f"{storage.rstrip('/')}/{name}",
             trainable=trainable,

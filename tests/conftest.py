@@ -167,8 +167,9 @@ class LocalCluster:
         # Its own token: a fresh machine has no ~/.ray/auth_token yet, and ours stays untouched.
         self.env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
         self.procs: list[subprocess.Popen] = []
+        self.worker_procs: list[subprocess.Popen] = []
 
-    def _start(self, *args: str) -> None:
+    def _start(self, *args: str) -> subprocess.Popen:
         proc = subprocess.Popen(
             [
                 "ray",
@@ -183,9 +184,15 @@ class LocalCluster:
             stderr=subprocess.DEVNULL,
         )
         self.procs.append(proc)
+        return proc
 
     def start(
-        self, workers: list[dict], *, head_cpus: int = 1, dashboard: bool = False
+        self,
+        workers: list[dict],
+        *,
+        head_cpus: int = 1,
+        head_resources: dict | None = None,
+        dashboard: bool = False,
     ) -> LocalCluster:
         """A head (with Ray's dashboard and job server on 127.0.0.1 if ``dashboard``) and one
         1-CPU worker node per entry of ``workers`` (its custom resources)."""
@@ -199,13 +206,21 @@ class LocalCluster:
         else:
             board = ["--include-dashboard=false"]
         try:
-            self._start("--head", f"--port={self.port}", f"--num-cpus={head_cpus}", *board)
+            self._start(
+                "--head",
+                f"--port={self.port}",
+                f"--num-cpus={head_cpus}",
+                f"--resources={json.dumps(head_resources or {})}",
+                *board,
+            )
             self.wait_for_nodes(1)
             for count, resources in enumerate(workers, start=2):
-                self._start(
-                    f"--address={self.address}",
-                    "--num-cpus=1",
-                    f"--resources={json.dumps(resources)}",
+                self.worker_procs.append(
+                    self._start(
+                        f"--address={self.address}",
+                        "--num-cpus=1",
+                        f"--resources={json.dumps(resources)}",
+                    )
                 )
                 # One at a time: nodes on one machine that start together race for the same
                 # free ports and log files (seen: "bind: Address already in use").
@@ -225,13 +240,14 @@ class LocalCluster:
         )
         return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else []
 
-    def env_runners(self) -> dict[str, str]:
-        """Every env runner actor the cluster has seen (alive or dead): actor id -> node id."""
+    def env_runners(self, class_name: str = "SingleAgentEnvRunner") -> dict[str, str]:
+        """Every env runner (or ``class_name``) actor the cluster has seen, alive or dead:
+        actor id -> node id."""
         code = (
             f"import json, ray; ray.init(address={self.address!r}, logging_level='ERROR'); "
             "from ray.util.state import list_actors; "
             "print(json.dumps({a.actor_id: a.node_id for a in list_actors("
-            "filters=[('class_name', '=', 'SingleAgentEnvRunner')], limit=10000)}))"
+            f"filters=[('class_name', '=', {class_name!r})], limit=10000)}}))"
         )
         proc = subprocess.run(
             [sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120
@@ -245,6 +261,12 @@ class LocalCluster:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{count} Ray nodes did not come up at {self.address}")
             time.sleep(1)
+
+    def crash_worker(self, index: int) -> None:
+        """Worker node ``index`` dies at once: its `ray start`, raylet and workers SIGKILLed."""
+        proc = self.worker_procs[index]
+        sigkill_tree(proc.pid)
+        proc.wait(timeout=30)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
