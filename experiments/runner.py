@@ -478,21 +478,27 @@ def repair_lost_checkpoints(experiment: Path) -> list[str]:
             metadata = _TrainingRunMetadata.from_json_state(entry[1])
             manager = metadata.checkpoint_manager
             latest = manager._latest_checkpoint_result
-            if latest is None or _checkpoint_exists(latest, experiment):
-                continue
             kept = [r for r in manager._checkpoint_results if _checkpoint_exists(r, experiment)]
-            newest = max(kept, key=lambda r: r.metrics.get("training_iteration", 0), default=None)
+            lost_latest = latest is not None and not _checkpoint_exists(latest, experiment)
+            if len(kept) == len(manager._checkpoint_results) and not lost_latest:
+                continue
+            # Checkpoints Tune deleted after the save are forgotten too: else it would try to
+            # delete them again, and analysis could pick one as the best.
             manager._checkpoint_results = kept
-            manager._latest_checkpoint_result = newest
-            entry[1] = metadata.get_json_state()
+            if lost_latest:
+                newest = max(
+                    kept, key=lambda r: r.metrics.get("training_iteration", 0), default=None
+                )
+                manager._latest_checkpoint_result = newest
+                trial = json.loads(entry[0]).get("trial_id", "?")
+                lines.append(
+                    f"trial {trial}: its last recorded checkpoint "
+                    f"{Path(latest.checkpoint.path).name} is gone (Tune deleted it after its "
+                    "last save); resuming from "
+                    + (Path(newest.checkpoint.path).name if newest else "the start")
+                )
+            entry[1] = metadata.get_json_state()  # (cached by the object: build it once)
             changed = True
-            trial = json.loads(entry[0]).get("trial_id", "?")
-            lines.append(
-                f"trial {trial}: its last recorded checkpoint "
-                f"{Path(latest.checkpoint.path).name} is gone (Tune deleted it after its last "
-                f"save); resuming from "
-                + (Path(newest.checkpoint.path).name if newest else "the start")
-            )
         if changed:
             tmp = state_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(state))
