@@ -26,12 +26,17 @@ def main() -> None:
         results = alternate(SYSTEMS, args.rounds, storage, seeded=True)
     table(results)
     for key in ("seconds", "training_s"):
-        with_video = median(r[key] for r in results["with video (default)"])
-        without = median(r[key] for r in results["--no-video"])
+        runs = list(zip(results["with video (default)"], results["--no-video"], strict=True))
+        with_video = median(a[key] for a, _ in runs)
+        without = median(b[key] for _, b in runs)
+        # Both runs of a round share a seed, hence their episodes: the difference of a pair
+        # is the recording plus this box's run-to-run noise.
+        paired = median(a[key] - b[key] for a, b in runs)
         what = "time to solve" if key == "seconds" else "time inside training iterations"
         print(
             f"video overhead, median {what}: {100 * (with_video / without - 1):+.1f} % "
-            f"({with_video:.1f} s vs {without:.1f} s)"
+            f"({with_video:.1f} s vs {without:.1f} s); median paired difference "
+            f"{paired:+.1f} s ({100 * paired / without:+.1f} %)"
         )
 
 
