@@ -83,8 +83,8 @@ def _recorded_checkpoints(experiment: Path) -> dict[str, Path]:
     [state_file] = experiment.glob("experiment_state-*.json")
     recorded = {}
     for _, metadata in json.loads(state_file.read_text())["trial_data"]:
-        latest = _TrainingRunMetadata.from_json_state(metadata).checkpoint_manager
-        latest = latest.latest_checkpoint_result
+        manager = _TrainingRunMetadata.from_json_state(metadata).checkpoint_manager
+        latest = manager.latest_checkpoint_result
         if latest is not None:
             path = Path(latest.checkpoint.path)
             recorded[path.parent.name] = experiment / path.parent.name / path.name
