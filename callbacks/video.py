@@ -18,6 +18,7 @@ import os
 import queue
 import tempfile
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,7 @@ class Mp4Stream:
             ffmpeg_log_level="error",
         )
         self._writer.send(None)  # start ffmpeg
+        _widen_pipe(self._writer)
         self._queue: queue.Queue = queue.Queue(maxsize=self.QUEUED_FRAMES)
         self._error: BaseException | None = None
         self._feeder = threading.Thread(target=self._feed, daemon=True)
@@ -110,6 +112,26 @@ class Mp4Stream:
         _remove(self.path)
 
 
+# Linux's F_SETPIPE_SZ. A pipe holds 64 KiB by default, so each 720 KB CartPole frame took
+# a dozen wake-ups of writer and ffmpeg; at the limit unprivileged processes may ask for
+# (/proc/sys/fs/pipe-max-size, 1 MiB by default), a frame goes in one write. Measured with a
+# Python loop that sends 500 such frames: +0.45 s of the loop's time with 64 KiB, +0.1 s
+# with 1 MiB (benchmarks/RESULTS.md).
+_F_SETPIPE_SZ = 1031
+PIPE_BYTES = 1 << 20
+
+
+def _widen_pipe(writer: Any) -> None:
+    """Enlarge the pipe into imageio-ffmpeg's ffmpeg process, where the OS allows it."""
+    try:
+        import fcntl
+
+        process = writer.gi_frame.f_locals["p"]  # write_frames' own Popen, once started
+        fcntl.fcntl(process.stdin.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
+    except Exception:  # not Linux, a limit below 1 MiB, another imageio-ffmpeg: as it was
+        pass
+
+
 def _remove(path: str) -> None:
     try:
         os.remove(path)
@@ -117,11 +139,60 @@ def _remove(path: str) -> None:
         pass
 
 
+# Envs drawn with pygame (gymnasium's classic control) whose frame we read straight from the
+# pygame surface: unwrapped env -> whether that reads the same frame as render() does.
+_SURFACE_READS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _surface_frame(env: Any) -> np.ndarray:
+    """Draw a pygame-rendered env and read its frame from the surface as (H, W, 3) RGB.
+
+    gymnasium's classic-control envs end ``render()`` with a numpy copy of the transposed
+    surface that costs ~1 ms of CartPole's 1.3 ms a frame (600x400); with a render mode that
+    is neither "human" nor "rgb_array" they only draw, and pygame's own ``tobytes`` reads
+    the same pixels in ~0.25 ms, already in the layout the encoder wants.
+    """
+    import pygame
+
+    mode = env.render_mode
+    env.render_mode = "draw-only"
+    try:
+        env.render()
+    finally:
+        env.render_mode = mode
+    width, height = env.screen.get_size()
+    return np.frombuffer(pygame.image.tobytes(env.screen, "RGB"), np.uint8).reshape(
+        height, width, 3
+    )
+
+
+def _render(env: Any) -> np.ndarray | None:
+    """``env.render()``, or the same frame read faster where it can be (see _surface_frame)."""
+    base = env.unwrapped
+    try:
+        fast = _SURFACE_READS.get(base)
+    except TypeError:  # an env that cannot be weakly referenced
+        return env.render()
+    if fast:
+        return _surface_frame(base)
+    frame = env.render()
+    if fast is None:  # first frame of this env: use the surface only if it reads the same
+        fast = False
+        if frame is not None and getattr(base, "render_mode", None) == "rgb_array":
+            if "pygame" in type(getattr(base, "screen", None)).__module__:
+                try:
+                    fast = bool(np.array_equal(_surface_frame(base), frame))
+                except Exception:
+                    fast = False
+        _SURFACE_READS[base] = fast
+    return frame
+
+
 def render_frame(env: Any, env_index: int) -> np.ndarray:
     """The RGB frame of sub-env ``env_index`` of RLlib's (vectorised) env."""
     sub_envs = getattr(env, "envs", None)
     if sub_envs is not None:  # gymnasium SyncVectorEnv
-        frame = sub_envs[env_index].render()
+        frame = _render(sub_envs[env_index])
     elif hasattr(env, "call"):  # AsyncVectorEnv: each sub-env renders in its own process
         frame = env.call("render")[env_index]
     else:

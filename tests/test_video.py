@@ -185,3 +185,44 @@ def test_the_iteration_that_stops_training_gets_its_own_evaluation_video(ray_ses
     assert "video" not in rows[0].get("evaluation", {})
     assert rows[-1]["evaluation"]["video"]["path"].endswith(videos[0])
     assert rows[-1]["evaluation"]["env_runners"]["episode_return_mean"] > 0
+
+
+def test_pygame_frames_read_from_the_surface_equal_what_render_returns():
+    # CartPole's frames are read straight from pygame's surface (gymnasium's own copy is
+    # ~1 ms a frame): they must be the very pixels render() gives, in every state.
+    from callbacks.video import _SURFACE_READS, render_frame
+
+    class Vector:  # what render_frame sees of RLlib's SyncVectorEnv
+        def __init__(self, env):
+            self.envs = [env]
+
+    env = make_env("CartPole-v1")
+    env.reset(seed=3)
+    vector = Vector(env)
+    try:
+        for step in range(40):
+            frame = render_frame(vector, 0)
+            assert frame.shape == (400, 600, 3) and frame.dtype == np.uint8
+            assert np.array_equal(frame, env.render()), f"frame {step} differs"
+            if env.step(step % 2)[2]:
+                env.reset()
+        assert _SURFACE_READS[env.unwrapped] is True  # the surface path was the one taken
+    finally:
+        env.close()
+
+
+def test_envs_without_a_pygame_surface_keep_their_own_render():
+    from callbacks.video import _SURFACE_READS, render_frame
+
+    class Vector:
+        def __init__(self, env):
+            self.envs = [env]
+
+    env = make_env("pong")
+    env.reset(seed=0)
+    try:
+        frame = render_frame(Vector(env), 0)
+        assert np.array_equal(frame, env.render())
+        assert _SURFACE_READS[env.unwrapped] is False
+    finally:
+        env.close()
