@@ -7,10 +7,11 @@ How to run:
     python experiments/cartpole_ppo.py --help     # every flag
 
 Results to expect (benchmarks/RESULTS.md; 2 cores, no GPU): the mean return of the last
-100 training episodes reaches 450 after 60k-85k env steps, in 25-35 s from process start
-(11-16 s of it training; the rest is imports, Ray and Tune start-up), with an evaluation
-video every 20 iterations and one at the end; 23-28 s without evaluation. SB3 with rl-zoo's
-hyperparameters, side by side: 12.5-18 s.
+100 training episodes reaches 450 after 60k-85k env steps, in 25-43 s from process start
+(11-19 s of it training; the rest is imports, Ray and Tune start-up), with an evaluation
+video every 20 iterations and one at the end; 23-39 s without evaluation. SB3 with rl-zoo's
+hyperparameters, side by side: 12.5-24 s. The same machine kind ran ~1.5x slower on one
+day than on another: compare ratios, not seconds.
 """
 
 import sys
