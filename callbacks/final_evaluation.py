@@ -26,7 +26,8 @@ class FinalEvaluation(RLlibCallback):
         self.stop = dict(stop)
 
     def on_train_result(self, *, algorithm, result: dict, **kwargs: Any) -> None:
-        if not algorithm.config.evaluation_interval or evaluated_this_iteration(result):
+        interval = algorithm.config.evaluation_interval
+        if not interval or evaluated_this_iteration(result, interval):
             return
         if not any(_reached(result.get(key), goal) for key, goal in self.stop.items()):
             return
@@ -40,12 +41,15 @@ class FinalEvaluation(RLlibCallback):
                 )
 
 
-def evaluated_this_iteration(result: dict) -> bool:
+def evaluated_this_iteration(result: dict, interval: int) -> bool:
     """Whether ``result`` holds a fresh evaluation round.
 
-    RLlib carries an ``evaluation`` entry in every result; in iterations without a round its
-    episode statistics are NaN.
+    RLlib evaluates in iteration i when i is a multiple of ``evaluation_interval``. It
+    carries an ``evaluation`` entry in every result: NaN statistics in iterations without a
+    round, except the one right after a round, which repeats that round's figures.
     """
+    if result.get("training_iteration", 0) % interval:
+        return False
     runners = (result.get(EVALUATION_RESULTS) or {}).get(ENV_RUNNER_RESULTS) or {}
     value = runners.get(EPISODE_RETURN_MEAN)
     return isinstance(value, (int, float)) and not math.isnan(value)

@@ -226,3 +226,27 @@ def test_envs_without_a_pygame_surface_keep_their_own_render():
         assert _SURFACE_READS[env.unwrapped] is False
     finally:
         env.close()
+
+
+def test_a_stop_right_after_a_round_still_gets_its_own_final_round(ray_session, tmp_path):
+    # RLlib repeats a round's figures in the next iteration's result: a run that stops there
+    # (iteration 3, after the round of iteration 2) must not take them for a final round.
+    script = load_script()
+    grid = script.run(
+        script.config,
+        stop_return=450,
+        script="cartpole_ppo",
+        argv=[
+            "--eval-interval", "2", "--max-timesteps", "2500", "--no-report",
+            "--storage", str(tmp_path), "--name", "after_round",
+        ],
+    )  # fmt: skip
+    [result] = list(grid)
+    assert result.error is None
+    trial_dir = Path(result.path)
+    rows = _rows(trial_dir)
+    assert [row["training_iteration"] for row in rows] == [1, 2, 3]
+    videos = sorted(p.name[:14] for p in (trial_dir / "videos").glob("*.mp4"))
+    assert videos == ["iter_000002_ep", "iter_000003_ep"]
+    assert rows[-1]["evaluation"]["video"]["path"].endswith(".mp4")
+    assert "iter_000003_" in rows[-1]["evaluation"]["video"]["path"]
