@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -48,7 +49,25 @@ def run_ours(storage: str, name: str, *extra: str) -> dict:
         "seconds": float(wall.group(1)),
         "training_s": float(wall.group(2)),
         "timesteps": int(steps.group(1).replace(",", "")),
+        "rounds_s": evaluation_rounds(Path(storage) / name),
     }
+
+
+def evaluation_rounds(experiment: Path) -> list[float]:
+    """Seconds each regular evaluation round added to its iteration (beyond the median
+    iteration without one), from the trial's result.json; the final round, which runs after
+    its iteration's clock stopped, is not among them."""
+    rows = [json.loads(line) for path in experiment.glob("*/result.json") for line in open(path)]
+    plain = [row["time_this_iter_s"] for row in rows if not _evaluated(row)]
+    if not plain:
+        return []
+    base = median(plain)
+    return [row["time_this_iter_s"] - base for row in rows[:-1] if _evaluated(row)]
+
+
+def _evaluated(row: dict) -> bool:
+    value = row.get("evaluation", {}).get("env_runners", {}).get("episode_return_mean")
+    return isinstance(value, (int, float)) and not math.isnan(value)
 
 
 def run_sb3() -> dict:

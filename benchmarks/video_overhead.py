@@ -38,6 +38,15 @@ def main() -> None:
             f"({with_video:.1f} s vs {without:.1f} s); median paired difference "
             f"{paired:+.1f} s ({100 * paired / without:+.1f} %)"
         )
+    # Less noisy than whole runs: what one evaluation round adds to its iteration.
+    rounds = {
+        name: median(s for run in runs for s in run["rounds_s"]) for name, runs in results.items()
+    }
+    with_video, without = rounds["with video (default)"], rounds["--no-video"]
+    print(
+        f"an evaluation round adds {with_video:.2f} s to its iteration with video, "
+        f"{without:.2f} s without (median over every round): {with_video - without:.2f} s a video"
+    )
 
 
 if __name__ == "__main__":
