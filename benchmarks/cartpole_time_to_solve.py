@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import re
@@ -57,17 +56,20 @@ def evaluation_rounds(experiment: Path) -> list[float]:
     """Seconds each regular evaluation round added to its iteration (beyond the median
     iteration without one), from the trial's result.json; the final round, which runs after
     its iteration's clock stopped, is not among them."""
+    from callbacks.final_evaluation import evaluated_this_iteration
+
     rows = [json.loads(line) for path in experiment.glob("*/result.json") for line in open(path)]
-    plain = [row["time_this_iter_s"] for row in rows if not _evaluated(row)]
-    if not plain:
+    interval = rows[0].get("config", {}).get("evaluation_interval") if rows else None
+    if not interval:
         return []
+    evaluated = [evaluated_this_iteration(row, interval) for row in rows]
+    plain = [row["time_this_iter_s"] for row, ev in zip(rows, evaluated, strict=True) if not ev]
     base = median(plain)
-    return [row["time_this_iter_s"] - base for row in rows[:-1] if _evaluated(row)]
-
-
-def _evaluated(row: dict) -> bool:
-    value = row.get("evaluation", {}).get("env_runners", {}).get("episode_return_mean")
-    return isinstance(value, (int, float)) and not math.isnan(value)
+    return [
+        row["time_this_iter_s"] - base
+        for row, ev in zip(rows[:-1], evaluated[:-1], strict=True)
+        if ev
+    ]
 
 
 def run_sb3() -> dict:

@@ -27,14 +27,14 @@ def _rows(trial_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
 
 
-def _train(tmp_path: Path, *args: str, name: str = "video"):
+def _train(tmp_path: Path, *args: str, name: str = "video", smoke: bool = True):
     script = load_script()
     grid = script.run(
         script.config,
         stop_return=450,
         script="cartpole_ppo",
         argv=[
-            "--smoke",
+            *(["--smoke"] if smoke else []),
             "--eval-interval",
             "1",
             "--no-report",
@@ -48,6 +48,13 @@ def _train(tmp_path: Path, *args: str, name: str = "video"):
     [result] = list(grid)
     assert result.error is None
     return Path(result.path)
+
+
+class _OneEnv:
+    """What ``render_frame`` sees of RLlib's SyncVectorEnv, around one env."""
+
+    def __init__(self, env):
+        self.envs = [env]
 
 
 def _render_size(env_id: str = "CartPole-v1") -> tuple[int, int]:
@@ -192,13 +199,9 @@ def test_pygame_frames_read_from_the_surface_equal_what_render_returns():
     # ~1 ms a frame): they must be the very pixels render() gives, in every state.
     from callbacks.video import _SURFACE_READS, render_frame
 
-    class Vector:  # what render_frame sees of RLlib's SyncVectorEnv
-        def __init__(self, env):
-            self.envs = [env]
-
     env = make_env("CartPole-v1")
     env.reset(seed=3)
-    vector = Vector(env)
+    vector = _OneEnv(env)
     try:
         for step in range(40):
             frame = render_frame(vector, 0)
@@ -214,14 +217,10 @@ def test_pygame_frames_read_from_the_surface_equal_what_render_returns():
 def test_envs_without_a_pygame_surface_keep_their_own_render():
     from callbacks.video import _SURFACE_READS, render_frame
 
-    class Vector:
-        def __init__(self, env):
-            self.envs = [env]
-
     env = make_env("pong")
     env.reset(seed=0)
     try:
-        frame = render_frame(Vector(env), 0)
+        frame = render_frame(_OneEnv(env), 0)
         assert np.array_equal(frame, env.render())
         assert _SURFACE_READS[env.unwrapped] is False
     finally:
@@ -231,19 +230,9 @@ def test_envs_without_a_pygame_surface_keep_their_own_render():
 def test_a_stop_right_after_a_round_still_gets_its_own_final_round(ray_session, tmp_path):
     # RLlib repeats a round's figures in the next iteration's result: a run that stops there
     # (iteration 3, after the round of iteration 2) must not take them for a final round.
-    script = load_script()
-    grid = script.run(
-        script.config,
-        stop_return=450,
-        script="cartpole_ppo",
-        argv=[
-            "--eval-interval", "2", "--max-timesteps", "2500", "--no-report",
-            "--storage", str(tmp_path), "--name", "after_round",
-        ],
-    )  # fmt: skip
-    [result] = list(grid)
-    assert result.error is None
-    trial_dir = Path(result.path)
+    trial_dir = _train(
+        tmp_path, "--eval-interval", "2", "--max-timesteps", "2500", name="after_round", smoke=False
+    )
     rows = _rows(trial_dir)
     assert [row["training_iteration"] for row in rows] == [1, 2, 3]
     videos = sorted(p.name[:14] for p in (trial_dir / "videos").glob("*.mp4"))
