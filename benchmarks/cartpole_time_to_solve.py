@@ -20,6 +20,7 @@ from pathlib import Path
 from statistics import median
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # callbacks/, from a checkout even without the install
 
 
 def run_ours(storage: str, name: str, *extra: str) -> dict:

@@ -530,6 +530,7 @@ def quiet_routine_logs() -> None:
         "ray.rllib.algorithms.algorithm_config",
         "ray.rllib.core.rl_module.rl_module",
         "ray.train._internal.storage",
+        "ray._common.deprecation",  # RLlib's own RLModuleConfig warns on every trial start
     ):
         log = logging.getLogger(name)
         if not any(isinstance(f, _DropRoutineLogs) for f in log.filters):

@@ -44,7 +44,7 @@ def trained(tmp_path_factory):
         "--storage", str(storage), "--name", "trained",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return storage / "trained", proc.stdout
+    return storage / "trained", proc.stdout + proc.stderr  # the console, trials' lines included
 
 
 def _decode(path: Path) -> tuple[tuple[int, int], int]:
@@ -60,6 +60,13 @@ def test_training_ends_with_the_report_and_says_where_it_is(trained):
     assert re.search(r"^restored policy +return [\d.]+ ± [\d.]+, length", out, re.M)
     for name in ("after_training.mp4", "before_training.mp4", "progression.mp4"):
         assert re.search(rf"^{name} +{re.escape(str(experiment / 'analysis' / name))}$", out, re.M)
+
+
+def test_the_console_shows_no_routine_rllib_lines(trained):
+    _, out = trained
+    # RLlib logs these on every trial start or checkpoint: nothing a user can act on.
+    for routine in ("DeprecationWarning", "You are running ", "Checkpoint successfully created"):
+        assert routine not in out
 
 
 def test_restored_policy_plays_as_well_as_tune_recorded_for_its_checkpoint(trained):
