@@ -540,8 +540,9 @@ def quiet_routine_logs() -> None:
 def prepare_worker() -> None:
     """Ray's ``worker_process_setup_hook``: quiet logs, and import the modules ``run`` names.
 
-    Ray starts idle workers as soon as it is up; importing RLlib and torch there, while the
-    driver is still setting up Tune, takes ~1.5 s off the trial's start.
+    It runs in every worker the job starts, the trial's included. Tune's trial never takes a
+    worker Ray started ahead of time (its runtime_env differs, benchmarks/RESULTS.md), so
+    these imports are the trial's own, made before it builds the algorithm.
     """
     quiet_routine_logs()
     for module in filter(None, os.environ.get(_PREIMPORT, "").split(",")):
