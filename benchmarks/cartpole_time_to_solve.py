@@ -59,7 +59,11 @@ def evaluation_rounds(experiment: Path) -> list[float]:
     its iteration's clock stopped, is not among them."""
     from callbacks.final_evaluation import evaluated_this_iteration
 
-    rows = [json.loads(line) for path in experiment.glob("*/result.json") for line in open(path)]
+    rows = [
+        json.loads(line)
+        for path in experiment.glob("*/result.json")
+        for line in path.read_text().splitlines()
+    ]
     interval = rows[0].get("config", {}).get("evaluation_interval") if rows else None
     if not interval:
         return []

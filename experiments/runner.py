@@ -63,6 +63,7 @@ TIMESTEPS = "num_env_steps_sampled_lifetime"
 MODEL_KEYS = {field.name for field in dataclasses.fields(DefaultModelConfig)}
 SMOKE_ITERATIONS = 2
 _PREIMPORT = "RAYRL_PREIMPORT_MODULE"
+USAGE_STATS = "RAY_USAGE_STATS_ENABLED"  # off for a local Ray of ours (connect_ray)
 
 
 class UsageError(Exception):
@@ -622,9 +623,6 @@ def connect_ray(
             logging_level="WARNING",
             runtime_env=runtime_env,
         )
-
-
-USAGE_STATS = "RAY_USAGE_STATS_ENABLED"
 
 
 @contextlib.contextmanager
