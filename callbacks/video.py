@@ -42,8 +42,8 @@ class Mp4Stream:
     cost it more than the encoding itself (0.33 s of CPU for a 500-frame CartPole episode,
     against 0.16 s with yuv420p in), and yuv420p is half the bytes. No feeder thread: its
     turns at the GIL slowed the env's own rendering from 0.11 to 0.19 s an episode, more
-    than writing here costs (a 500-frame CartPole video 0.32-0.34 s with the thread,
-    0.25-0.29 s without, measured side by side).
+    than writing here costs (a 500-frame CartPole video 0.35-0.49 s with the thread,
+    0.30-0.37 s without, 4 alternating runs each).
     """
 
     def __init__(self, path: str, width: int, height: int, fps: float) -> None:

@@ -214,6 +214,36 @@ def test_pygame_frames_read_from_the_surface_equal_what_render_returns():
         env.close()
 
 
+def test_the_mp4_shows_the_colours_render_returns(tmp_path):
+    # Frames reach ffmpeg as yuv420p converted from pygame's B, G, R bytes: decoded back,
+    # they must match render(), pole and axle colours included (~48 dB; swapped red and
+    # blue, on CartPole's few coloured pixels, measured 32.7 dB).
+    from callbacks.video import Mp4Stream, video_frame
+
+    env = make_env("CartPole-v1")
+    env.reset(seed=5)
+    vector, rendered = _OneEnv(env), []
+    stream = Mp4Stream(str(tmp_path / "part.mp4"), width=600, height=400, fps=50)
+    try:
+        for step in range(30):
+            pixels, layout = video_frame(vector, 0)
+            stream.add(pixels, layout)
+            rendered.append(env.render())
+            env.step(step % 2)
+        assert layout == "bgrx"  # the surface path, not render()'s copy
+        (tmp_path / "colours.mp4").write_bytes(stream.finish())
+    finally:
+        env.close()
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "colours.mp4"))
+    next(reader)
+    decoded = np.stack([np.frombuffer(f, np.uint8).reshape(400, 600, 3) for f in reader])
+    expected = np.stack(rendered).astype(float)
+    psnr = 10 * np.log10(255**2 / np.mean((decoded - expected) ** 2))
+    assert len(decoded) == 30 and psnr > 40, f"PSNR {psnr:.1f} dB"
+    coloured = (expected.max(axis=-1) - expected.min(axis=-1)) > 60  # pole and axle
+    assert np.abs(decoded[coloured] - expected[coloured]).mean() < 20
+
+
 def test_envs_without_a_pygame_surface_keep_their_own_render():
     from callbacks.video import _SURFACE_READS, render_frame
 
