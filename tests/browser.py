@@ -46,11 +46,7 @@ def evaluate_in_page(page: Path, expression: str, profile: Path, timeout: float 
         os.close(fd)
     devtools = _DevTools(to_browser[1], from_browser[0], time.monotonic() + timeout)
     try:
-        [target] = [
-            t["targetId"]
-            for t in devtools.call("Target.getTargets")["targetInfos"]
-            if t["type"] == "page"
-        ]
+        target = devtools.call("Target.createTarget", url="about:blank")["targetId"]
         session = devtools.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         devtools.call("Page.enable", session)
         devtools.call("Page.navigate", session, url=page.as_uri())
