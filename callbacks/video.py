@@ -92,13 +92,10 @@ class Mp4Stream:
             raise RuntimeError(f"encoder failed: {err}") from None
         self.frames += 1
 
-    def _close(self) -> None:
-        self._writer.close()
-
     def finish(self) -> bytes:
         """Close the encoder and return the MP4's bytes (the temporary file is removed)."""
         try:
-            self._close()
+            self._writer.close()
             if self._error is not None:
                 raise RuntimeError(f"encoder failed: {self._error}")
             with open(self.path, "rb") as mp4:
@@ -108,17 +105,18 @@ class Mp4Stream:
 
     def abort(self) -> None:
         try:
-            self._close()
+            self._writer.close()
         except Exception:  # an encoder that already failed has nothing left to close
             pass
         _remove(self.path)
 
 
-# Linux's F_SETPIPE_SZ. A pipe holds 64 KiB by default, so each 720 KB CartPole frame took
-# a dozen wake-ups of writer and ffmpeg; at the limit unprivileged processes may ask for
-# (/proc/sys/fs/pipe-max-size, 1 MiB by default), a frame goes in one write. Measured with a
-# Python loop that sends 500 such frames: +0.45 s of the loop's time with 64 KiB, +0.1 s
-# with 1 MiB (benchmarks/RESULTS.md).
+# Linux's F_SETPIPE_SZ. A pipe holds 64 KiB by default, so each CartPole frame (720 KB in
+# RGB, 360 KB in yuv420p) took many wake-ups of writer and ffmpeg; at the limit unprivileged
+# processes may ask for (/proc/sys/fs/pipe-max-size, 1 MiB by default), a frame goes in one
+# write and a few wait there while ffmpeg encodes. Measured with a Python loop that sends
+# 500 RGB frames: +0.45 s of the loop's time with 64 KiB, +0.1 s with 1 MiB
+# (benchmarks/RESULTS.md).
 _F_SETPIPE_SZ = 1031
 PIPE_BYTES = 1 << 20
 
@@ -182,7 +180,7 @@ def _render(env: Any) -> tuple[np.ndarray | None, str]:
         if frame is not None and getattr(base, "render_mode", None) == "rgb_array":
             if "pygame" in type(getattr(base, "screen", None)).__module__:
                 try:
-                    fast = bool(np.array_equal(_surface_frame(base)[..., 2::-1], frame))
+                    fast = bool(np.array_equal(as_rgb(_surface_frame(base), "bgrx"), frame))
                 except Exception:  # another pixel format or row padding: reshape fails
                     fast = False
         _SURFACE_READS[base] = fast
@@ -207,10 +205,9 @@ def video_frame(env: Any, env_index: int) -> tuple[np.ndarray, str]:
     return np.asarray(frame), layout
 
 
-def render_frame(env: Any, env_index: int) -> np.ndarray:
-    """The RGB frame of sub-env ``env_index`` of RLlib's (vectorised) env."""
-    frame, layout = video_frame(env, env_index)
-    return frame[..., 2::-1] if layout == "bgrx" else frame
+def as_rgb(pixels: np.ndarray, layout: str) -> np.ndarray:
+    """A frame from ``video_frame`` as (H, W, 3) RGB (a view, no copy)."""
+    return pixels[..., 2::-1] if layout == "bgrx" else pixels
 
 
 class EvalVideo(RLlibCallback):

@@ -51,7 +51,7 @@ def _train(tmp_path: Path, *args: str, name: str = "video", smoke: bool = True):
 
 
 class _OneEnv:
-    """What ``render_frame`` sees of RLlib's SyncVectorEnv, around one env."""
+    """What ``video_frame`` sees of RLlib's SyncVectorEnv, around one env."""
 
     def __init__(self, env):
         self.envs = [env]
@@ -197,14 +197,14 @@ def test_the_iteration_that_stops_training_gets_its_own_evaluation_video(ray_ses
 def test_pygame_frames_read_from_the_surface_equal_what_render_returns():
     # CartPole's frames are read straight from pygame's surface (gymnasium's own copy is
     # ~1 ms a frame): they must be the very pixels render() gives, in every state.
-    from callbacks.video import _SURFACE_READS, render_frame
+    from callbacks.video import _SURFACE_READS, as_rgb, video_frame
 
     env = make_env("CartPole-v1")
     env.reset(seed=3)
     vector = _OneEnv(env)
     try:
         for step in range(40):
-            frame = render_frame(vector, 0)
+            frame = as_rgb(*video_frame(vector, 0))
             assert frame.shape == (400, 600, 3) and frame.dtype == np.uint8
             assert np.array_equal(frame, env.render()), f"frame {step} differs"
             if env.step(step % 2)[2]:
@@ -245,12 +245,12 @@ def test_the_mp4_shows_the_colours_render_returns(tmp_path):
 
 
 def test_envs_without_a_pygame_surface_keep_their_own_render():
-    from callbacks.video import _SURFACE_READS, render_frame
+    from callbacks.video import _SURFACE_READS, as_rgb, video_frame
 
     env = make_env("pong")
     env.reset(seed=0)
     try:
-        frame = render_frame(_OneEnv(env), 0)
+        frame = as_rgb(*video_frame(_OneEnv(env), 0))
         assert np.array_equal(frame, env.render())
         assert _SURFACE_READS[env.unwrapped] is False
     finally:
