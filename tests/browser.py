@@ -13,6 +13,7 @@ import os
 import select
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,14 +34,16 @@ def evaluate_in_page(page: Path, expression: str, profile: Path, timeout: float 
     theirs = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (to_browser[0], from_browser[1])]
     for fd in (to_browser[0], from_browser[1]):
         os.close(fd)
+    # Chromium logs (D-Bus complaints, mostly) until it exits: a file, not a pipe read only at
+    # the end, which could fill and stall it.
+    log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
         [
             "bash", "-c", f'exec "$@" 3<&{theirs[0]} 4>&{theirs[1]}', "chromium",
             chromium, "--headless", "--no-sandbox", "--disable-gpu", "--mute-audio",
             f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank",
         ],
-        pass_fds=theirs, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True,
+        pass_fds=theirs, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     for fd in theirs:
         os.close(fd)
@@ -60,7 +63,9 @@ def evaluate_in_page(page: Path, expression: str, profile: Path, timeout: float 
         return reply["result"].get("value")
     except BrowserError as error:
         proc.kill()
-        raise BrowserError(f"{error}\n{proc.communicate()[1][-2000:]}") from None
+        proc.wait()
+        log.seek(0)
+        raise BrowserError(f"{error}\n{log.read()[-2000:]}") from None
     finally:
         if proc.poll() is None:
             devtools.send("Browser.close")
@@ -71,6 +76,7 @@ def evaluate_in_page(page: Path, expression: str, profile: Path, timeout: float 
                 proc.wait()
         os.close(to_browser[1])
         os.close(from_browser[0])
+        log.close()
 
 
 class _DevTools:
