@@ -19,6 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
+from experiments.connect import start_local_ray_early  # noqa: E402 (imports Ray, not RLlib)
+
+if __name__ == "__main__":
+    start_local_ray_early()  # the local Ray comes up while RLlib imports below
+
 from ray.rllib.algorithms.ppo import PPOConfig  # noqa: E402
 
 from experiments.runner import TUTORIAL_SWEEP, run  # noqa: E402

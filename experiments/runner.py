@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
 import dataclasses
 import difflib
-import importlib
 import json
-import logging
 import math
 import os
 import re
@@ -22,17 +19,14 @@ import signal
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pandas as pd
 import ray
 from ray import tune
-from ray._private import ray_constants
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
@@ -53,187 +47,26 @@ from analysis import (
 from callbacks import RETURN_METRIC, EpisodeReturnWindow, EvalVideo, FinalEvaluation
 from callbacks.learner_threads import LearnerThreads, bundle_cpus
 from callbacks.tensorboard import VideoPathsToTensorBoard
+from experiments.cli import (
+    JOB_STORAGE,
+    SMOKE_ITERATIONS,
+    UsageError,
+    build_parser,
+    check_args,
+    check_lr,
+    check_storage,
+    experiment_path,
+    fail,
+    inside_ray_job,
+)
+from experiments.connect import connect_ray
 from experiments.process_clock import process_start_time
 
 # Tune warns on every checkpoint once syncing takes > 5 s in total; CartPole checkpoints often.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TIMESTEPS = "num_env_steps_sampled_lifetime"
 MODEL_KEYS = {field.name for field in dataclasses.fields(DefaultModelConfig)}
-SMOKE_ITERATIONS = 2
-_PREIMPORT = "RAYRL_PREIMPORT_MODULE"
-USAGE_STATS = "RAY_USAGE_STATS_ENABLED"  # off for a local Ray of ours (connect_ray)
-
-
-class UsageError(Exception):
-    """Bad input from the command line: reported in one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        _fail(self.prog, message)
-
-
-def _fail(prog: str, message: str) -> NoReturn:
-    print(f"{prog}: error: {message} (see --help)", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def build_parser(prog: str, config: AlgorithmConfig, stop_return: float) -> argparse.ArgumentParser:
-    """The command line every experiment script shares."""
-    parser = _Parser(
-        prog=prog,
-        description="Train with Ray Tune + RLlib; results, checkpoints and videos go to --storage.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    scale = parser.add_argument_group("scale")
-    scale.add_argument(
-        "--env-runners",
-        type=int,
-        default=config.num_env_runners,
-        help="remote env runner actors (0: sample in the trial's own process)",
-    )
-    scale.add_argument(
-        "--envs-per-runner",
-        type=int,
-        default=config.num_envs_per_env_runner,
-        help="vectorised envs in each env runner",
-    )
-    scale.add_argument(
-        "--learners",
-        type=int,
-        default=config.num_learners,
-        help="remote learner actors (0: learn in the trial's own process)",
-    )
-    scale.add_argument(
-        "--gpus",
-        type=float,
-        default=config.num_gpus_per_learner,
-        help="GPUs per learner (a fraction shares one GPU)",
-    )
-    stop = parser.add_argument_group("training and stopping")
-    stop.add_argument("--env", default=config.env, help="gymnasium env id")
-    stop.add_argument(
-        "--lr", type=float, default=None, help="learning rate (default: the script's)"
-    )
-    stop.add_argument(
-        "--config",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set any AlgorithmConfig attribute, e.g. --config num_epochs=5",
-    )
-    stop.add_argument(
-        "--stop-return",
-        type=float,
-        default=stop_return,
-        help="stop when the mean return of the last 100 training episodes reaches this",
-    )
-    stop.add_argument(
-        "--max-timesteps", type=int, default=None, help="stop after this many env steps"
-    )
-    stop.add_argument(
-        "--max-time", type=float, default=None, help="stop a trial after this many seconds"
-    )
-    stop.add_argument("--seed", type=int, default=None, help="random seed")
-    stop.add_argument(
-        "--smoke",
-        action="store_true",
-        help=f"a quick check: {SMOKE_ITERATIONS} iterations, then checkpoint and summary",
-    )
-    video = parser.add_argument_group("evaluation and video")
-    video.add_argument(
-        "--eval-interval",
-        type=int,
-        default=20,
-        help="evaluate every N iterations, and once at the end (0: never)",
-    )
-    video.add_argument(
-        "--eval-runners",
-        type=int,
-        default=config.evaluation_num_env_runners,
-        help="evaluation env runner actors, evaluating beside training "
-        "(0: evaluate in the trial's own process, between iterations)",
-    )
-    video.add_argument(
-        "--eval-episodes",
-        type=int,
-        default=1,
-        help="greedy episodes per evaluation round, played side by side; with more than "
-        "--video-episodes, a recorded episode that outlasts the round is dropped (a warning)",
-    )
-    video.add_argument(
-        "--video",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="record evaluation episodes to MP4 in the trial's videos/",
-    )
-    video.add_argument(
-        "--video-episodes",
-        type=int,
-        default=1,
-        help="record the first K episodes of each evaluation round",
-    )
-    video.add_argument(
-        "--virtual-display",
-        action="store_true",
-        help="always render inside a virtual display (Xvfb); by default one "
-        "starts only when rendering fails without a DISPLAY",
-    )
-    out = parser.add_argument_group("results")
-    out.add_argument("--storage", default="./results", help="where experiments are written")
-    out.add_argument("--name", default=None, help="experiment name (default: script name + time)")
-    out.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue --name (default: this script's newest experiment)",
-    )
-    out.add_argument(
-        "--keep-checkpoints",
-        type=int,
-        default=3,
-        help="keep the best N checkpoints by return (plus the latest)",
-    )
-    out.add_argument(
-        "--checkpoint-every", type=int, default=10, help="checkpoint every N iterations"
-    )
-    out.add_argument("--max-failures", type=int, default=0, help="retry a failed trial N times")
-    out.add_argument(
-        "--report",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="after training, restore the best checkpoint, evaluate it and write report.html "
-        "(what python -m analysis does; default: on)",
-    )
-    out.add_argument(
-        "--report-episodes",
-        type=int,
-        default=5,
-        help="greedy episodes the restored best checkpoint plays for the report (default 5)",
-    )
-    ray_group = parser.add_argument_group("ray")
-    ray_group.add_argument(
-        "--address",
-        default=os.environ.get("RAY_ADDRESS"),
-        help="Ray cluster to join (default: $RAY_ADDRESS, else a new local Ray)",
-    )
-    ray_group.add_argument(
-        "--dashboard",
-        action="store_true",
-        help="start Ray's dashboard (local Ray only; on 127.0.0.1)",
-    )
-    sweep = parser.add_argument_group("sweep")
-    sweep.add_argument("--sweep", action="store_true", help="run the script's hyperparameter grid")
-    sweep.add_argument("--num-samples", type=int, default=5, help="repeat the grid this many times")
-    sweep.add_argument(
-        "--scheduler",
-        choices=["fifo", "asha"],
-        default="fifo",
-        help="fifo: every trial runs to its stop rule; asha: Tune's ASHA stops the "
-        "worst trials early (by return, at 1/9, 1/3 of the step budget)",
-    )
-    return parser
 
 
 def _parse_value(text: str) -> Any:
@@ -247,21 +80,6 @@ _FLAG_OF_SETTING = {
     "num_env_runners": "env_runners",
     "num_envs_per_env_runner": "envs_per_runner",
     "num_learners": "learners",
-}
-
-_AT_LEAST = {
-    "env_runners": 0,
-    "envs_per_runner": 1,
-    "learners": 0,
-    "num_samples": 1,
-    "keep_checkpoints": 1,
-    "checkpoint_every": 1,
-    "max_failures": 0,
-    "eval_interval": 0,
-    "eval_runners": 0,
-    "eval_episodes": 1,
-    "video_episodes": 1,
-    "report_episodes": 0,
 }
 
 
@@ -280,20 +98,6 @@ def stop_rule(args: argparse.Namespace) -> dict[str, float]:
 def apply_args(config: AlgorithmConfig, args: argparse.Namespace) -> AlgorithmConfig:
     """Return a copy of ``config`` with the command line applied; ``UsageError`` on bad values."""
     config = config.copy(copy_frozen=False)
-    for name, least in _AT_LEAST.items():
-        if getattr(args, name) < least:
-            flag = "--" + name.replace("_", "-")
-            raise UsageError(f"{flag} must be ≥ {least}, got {getattr(args, name)}")
-    if args.gpus < 0:
-        raise UsageError(f"--gpus must be ≥ 0, got {args.gpus}")
-    for name in ("max_timesteps", "max_time"):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
-    try:
-        envs.check_env_id(args.env)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
     config.environment(envs.register_env(args.env))
     try:
         envs.try_env(args.env, dict(config.env_config or {}))
@@ -394,9 +198,7 @@ def _model_config(config: AlgorithmConfig) -> dict:
 
 def check_config(config: AlgorithmConfig) -> None:
     """Reject values RLlib would accept silently or report in a 40-line traceback."""
-    lr = config.lr
-    if isinstance(lr, (int, float)) and lr <= 0:
-        raise UsageError(f"lr must be > 0, got {lr}")
+    check_lr(config.lr)  # --config lr=... (check_args has seen --lr)
     batch = config.train_batch_size_per_learner
     minibatch = getattr(config, "minibatch_size", None)
     if isinstance(minibatch, int) and isinstance(batch, int) and minibatch > batch:
@@ -409,57 +211,6 @@ def check_config(config: AlgorithmConfig) -> None:
     except Exception as err:  # RLlib raises ValueError/TypeError with multi-line text
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UsageError(f"invalid config: {first}") from None
-
-
-JOB_STORAGE = "rayrl-results"  # under $HOME: --storage's default inside a Ray job
-
-
-def inside_ray_job() -> bool:
-    """Whether this driver was started by ``ray job submit`` (Ray hands it the job's config)."""
-    return bool(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"))
-
-
-def check_storage(storage: str) -> str:
-    """Create ``storage`` if needed and prove it is writable; return it as an absolute path."""
-    if "://" in storage:  # s3://, gs://, ... : Tune's pyarrow filesystem checks these itself
-        return storage
-    path = Path(storage).expanduser().absolute()
-    probe = path / f".write-test-{uuid.uuid4().hex}"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise UsageError(f"--storage {storage} is not writable ({err.strerror or err})") from None
-    return str(path)
-
-
-def experiment_path(storage: str, script: str, name: str | None, resume: bool) -> tuple[str, bool]:
-    """Pick the experiment directory; return (name, exists). ``UsageError`` when it cannot."""
-    if "://" in storage:
-        if resume and not name:
-            raise UsageError("--resume with remote --storage needs --name")
-        return name or f"{script}_{datetime.now():%Y-%m-%d_%H-%M-%S}", resume
-    root = Path(storage)
-    if resume:
-        if name is None:
-            candidates = sorted(
-                (p for p in root.glob(f"{script}_*") if tune.Tuner.can_restore(p)),
-                key=lambda p: p.stat().st_mtime,
-            )
-            if not candidates:
-                raise UsageError(f"no {script} experiment to resume in {storage}; pass --name")
-            return candidates[-1].name, True
-        if not tune.Tuner.can_restore(root / name):
-            raise UsageError(f"no experiment to resume at {root / name}")
-        return name, True
-    if name is None:
-        return f"{script}_{datetime.now():%Y-%m-%d_%H-%M-%S}", False
-    if (root / name).exists():
-        raise UsageError(
-            f"{root / name} already exists; add --resume to continue it or pick another --name"
-        )
-    return name, False
 
 
 def repair_lost_checkpoints(experiment: Path) -> list[str]:
@@ -514,139 +265,22 @@ def _checkpoint_exists(result: Any, experiment: Path) -> bool:
     return (experiment / path.parent.name / path.name).is_dir()
 
 
-class _DropRoutineLogs(logging.Filter):
-    ROUTINE = (
-        "You are running ",  # "... PPO on the new API stack!": the default, nothing to do
-        "Checkpoint successfully created at",
-        "DeprecationWarning: `RLModule(config=",  # raised inside RLlib itself
-    )
+def worker_imports(config: AlgorithmConfig) -> list[str]:
+    """The modules every worker of this run imports as it starts, before it takes work.
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.ROUTINE)
-
-
-def quiet_routine_logs() -> None:
-    """Drop the RLlib/Tune info lines printed on every trial start and every checkpoint."""
-    for name in (
-        "ray.rllib.algorithms.algorithm_config",
-        "ray.rllib.core.rl_module.rl_module",
-        "ray.train._internal.storage",
-        "ray._common.deprecation",  # RLlib's own RLModuleConfig warns on every trial start
-    ):
-        log = logging.getLogger(name)
-        if not any(isinstance(f, _DropRoutineLogs) for f in log.filters):
-            log.addFilter(_DropRoutineLogs())
-
-
-def prepare_worker() -> None:
-    """Ray's ``worker_process_setup_hook``: quiet logs, and import the modules ``run`` names.
-
-    It runs in every worker the job starts, the trial's included. Tune's trial never takes a
-    worker Ray started ahead of time (its runtime_env differs, benchmarks/RESULTS.md), so
-    these imports are the trial's own, made before it builds the algorithm.
+    Ours (quiet logs) and the algorithm's module always. ``torch._dynamo`` too (~2 s, which
+    torch's first optimizer would import inside the learner's build) when every worker the
+    run uses is a trial, that is without remote env runners: an env runner never imports it,
+    and importing it there delayed the first result by ~1.8 s (``--env-runners 1``, measured).
     """
-    quiet_routine_logs()
-    for module in filter(None, os.environ.get(_PREIMPORT, "").split(",")):
-        importlib.import_module(module)
-
-
-def worker_imports(config: AlgorithmConfig) -> str:
-    """The modules every worker of this run imports when it starts (``prepare_worker``).
-
-    The algorithm's module always. ``torch._dynamo`` too (~2 s, which torch's first optimizer
-    would import inside the learner's build) when every worker the run uses is a trial, that
-    is without remote env runners: an env runner never imports it, and importing it there
-    delayed the first result by ~1.8 s (``--env-runners 1``, measured).
-    """
-    modules = [config.algo_class.__module__]
+    modules = ["experiments.worker", config.algo_class.__module__]
     if not (config.num_env_runners or config.evaluation_num_env_runners):
         modules.append("torch._dynamo")
-    return ",".join(modules)
+    return modules
 
 
-quiet_routine_logs()  # scripts build their config right after importing the runner
-
-
-def connect_ray(
-    address: str | None, dashboard: bool, preimport: str = "", threads: int | None = None
-) -> None:
-    """Join ``address``, or start a Ray of our own on 127.0.0.1 (never a stale local one).
-
-    ``preimport`` names modules (comma-separated) that every worker imports as soon as it
-    starts; ``threads`` caps torch's threads in every worker (OMP_NUM_THREADS).
-    """
-    if ray.is_initialized():
-        return
-    runtime_env: dict[str, Any] = {
-        "worker_process_setup_hook": "experiments.runner.prepare_worker",
-        # pygame (CartPole's renderer) would probe for a sound card and log ALSA errors.
-        "env_vars": {
-            _PREIMPORT: preimport,
-            **({"OMP_NUM_THREADS": str(threads)} if threads else {}),
-            "SDL_AUDIODRIVER": "dummy",
-            "PYGAME_HIDE_SUPPORT_PROMPT": "1",
-        },
-    }
-    if address:
-        # Inside `ray job submit` the job already ships the working dir to every worker; a
-        # driver joining a cluster directly ships it here (cluster nodes lack this repo).
-        if not inside_ray_job():
-            runtime_env["working_dir"] = str(REPO_ROOT)
-            runtime_env["excludes"] = [
-                "results/",
-                ".git/",
-                "**/__pycache__/",
-                "*.mp4",
-                "*.egg-info/",
-            ]
-        ray.init(address=address, logging_level="WARNING", runtime_env=runtime_env)
-        return
-    # A local Ray's workers inherit this environment: let them import this checkout's packages
-    # even when the project is not pip-installed (no working_dir upload on one machine).
-    paths = [str(REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    # Ray turns _node_ip_address="127.0.0.1" into the machine's reachable IP and then binds
-    # its servers to every interface; its single-machine mode (made for macOS and Windows)
-    # keeps them all on 127.0.0.1. Checked by tests/test_security.py.
-    os.environ[_SINGLE_MACHINE] = "0"  # for the processes Ray starts
-    ray_constants.ENABLE_RAY_CLUSTER = False  # read by this process at ray.init
-    # Ray reports usage statistics to its makers by default; a Ray of ours sends nothing.
-    os.environ.setdefault(USAGE_STATS, "0")
-    # address="local" starts a new Ray; a bare ray.init() would join whatever
-    # /tmp/ray/ray_current_cluster names, even a dead cluster.
-    with _no_api_server(unless=dashboard):
-        ray.init(
-            address="local",
-            _node_ip_address="127.0.0.1",
-            include_dashboard=dashboard,
-            dashboard_host="127.0.0.1",
-            logging_level="WARNING",
-            runtime_env=runtime_env,
-        )
-
-
-@contextlib.contextmanager
-def _no_api_server(unless: bool) -> Iterator[None]:
-    """Start a local Ray without its dashboard process, unless the user asked for the dashboard.
-
-    Without ``include_dashboard`` Ray 2.60 still starts the dashboard's process, to run
-    only its usage-statistics module (which we switch off), and ``ray.init`` waits for it
-    before it starts the raylet: ~1 s of every start (4.5 s -> 3.5 s, measured). Nothing
-    this suite uses needs it (Ray's job server and state API live there, and neither is
-    loaded without the dashboard). ``Node.start_api_server`` is private API: where it is
-    missing, Ray starts as it always did.
-    """
-    from ray._private.node import Node
-
-    original = getattr(Node, "start_api_server", None)
-    if unless or original is None or os.environ.get(USAGE_STATS) != "0":
-        yield
-        return
-    Node.start_api_server = lambda self, **kwargs: None
-    try:
-        yield
-    finally:
-        Node.start_api_server = original
+def _remote_actors(config: AlgorithmConfig) -> int:
+    return config.num_env_runners + config.evaluation_num_env_runners + config.num_learners
 
 
 # The grid of the RLlib tutorial this suite grew from: 2 × 2 × --num-samples trials.
@@ -655,8 +289,6 @@ TUTORIAL_SWEEP: dict[str, Any] = {
     "fcnet_activation": tune.grid_search(["linear", "relu"]),
     "lr": tune.uniform(1e-5, 1e-2),
 }
-
-_SINGLE_MACHINE = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR  # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER
 
 
 def sweep_space(config: AlgorithmConfig, sweep: dict[str, Any]) -> AlgorithmConfig:
@@ -736,10 +368,9 @@ def run(
     parser = build_parser(f"{script}.py", config, stop_return)
     args = parser.parse_args(argv)
     try:
+        check_args(args)
         if args.sweep and not sweep:
             raise UsageError(f"{script} defines no sweep")
-        if args.scheduler == "asha" and not args.sweep:
-            raise UsageError("--scheduler asha needs --sweep (it chooses between trials)")
         if args.sweep and sweep_budget and not (args.max_timesteps or args.max_time):
             args.max_timesteps = sweep_budget
         if args.scheduler == "asha" and not args.max_timesteps:
@@ -760,7 +391,7 @@ def run(
         storage = check_storage(args.storage)
         name, resuming = experiment_path(storage, script, args.name, args.resume)
     except UsageError as err:
-        _fail(parser.prog, str(err))
+        fail(parser.prog, str(err))
     # Trials side by side get one CPU each; torch's default of a thread per core would make
     # them fight over every core (measured: 7x slower per iteration with 2 CartPole trials).
     connect_ray(
@@ -768,9 +399,11 @@ def run(
         args.dashboard,
         preimport=worker_imports(config),
         threads=1 if args.sweep else None,
+        # One trial that samples, evaluates and learns in its own process uses one worker.
+        prestart=None if args.sweep or _remote_actors(config) else 1,
     )
     if args.gpus > 0 and ray.cluster_resources().get("GPU", 0) < args.gpus:
-        _fail(
+        fail(
             parser.prog,
             f"--gpus {args.gpus:g} asked for, but this Ray cluster has "
             f"{ray.cluster_resources().get('GPU', 0):g} GPUs; drop --gpus",

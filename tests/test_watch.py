@@ -27,8 +27,10 @@ def watched(tmp_path_factory):
     )  # fmt: skip
     training = subprocess.run(
         [
-            sys.executable, str(CARTPOLE_PPO), "--max-timesteps", "30000", "--eval-interval", "4",
-            "--no-report", "--storage", str(storage), "--name", "live",
+            # 15 s of training, whatever this machine's speed: Tune copies results to the
+            # storage at least 10 s apart, and the watcher must see some while training runs.
+            sys.executable, str(CARTPOLE_PPO), "--max-time", "15", "--stop-return", "1000",
+            "--eval-interval", "4", "--no-report", "--storage", str(storage), "--name", "live",
         ],
         cwd=REPO, text=True, capture_output=True, timeout=300,
     )  # fmt: skip

@@ -1,0 +1,304 @@
+"""The command line every experiment script shares, and the checks that need no RLlib.
+
+Light on purpose (argparse, gymnasium's registry): ``start_local_ray_early`` parses and checks
+the command line with it before the script imports RLlib, and the runner does the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import envs
+
+SMOKE_ITERATIONS = 2
+
+
+class UsageError(Exception):
+    """Bad input from the command line: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        fail(self.prog, message)
+
+
+class _QuietParser(_Parser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    print(f"{prog}: error: {message} (see --help)", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def build_parser(
+    prog: str, config: Any = None, stop_return: float | None = None, *, quiet: bool = False
+) -> argparse.ArgumentParser:
+    """The command line every experiment script shares.
+
+    ``config``: the script's AlgorithmConfig, whose values are the defaults of the scale flags
+    and ``--env``; without it those default to None (``start_local_ray_early`` parses the
+    command line before RLlib is imported). ``quiet``: errors raise ``UsageError`` instead of
+    printing and exiting.
+    """
+    parser = (_QuietParser if quiet else _Parser)(
+        prog=prog,
+        description="Train with Ray Tune + RLlib; results, checkpoints and videos go to --storage.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    scale = parser.add_argument_group("scale")
+    scale.add_argument(
+        "--env-runners",
+        type=int,
+        default=_default(config, "num_env_runners"),
+        help="remote env runner actors (0: sample in the trial's own process)",
+    )
+    scale.add_argument(
+        "--envs-per-runner",
+        type=int,
+        default=_default(config, "num_envs_per_env_runner"),
+        help="vectorised envs in each env runner",
+    )
+    scale.add_argument(
+        "--learners",
+        type=int,
+        default=_default(config, "num_learners"),
+        help="remote learner actors (0: learn in the trial's own process)",
+    )
+    scale.add_argument(
+        "--gpus",
+        type=float,
+        default=_default(config, "num_gpus_per_learner"),
+        help="GPUs per learner (a fraction shares one GPU)",
+    )
+    stop = parser.add_argument_group("training and stopping")
+    stop.add_argument("--env", default=_default(config, "env"), help="gymnasium env id")
+    stop.add_argument(
+        "--lr", type=float, default=None, help="learning rate (default: the script's)"
+    )
+    stop.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set any AlgorithmConfig attribute, e.g. --config num_epochs=5",
+    )
+    stop.add_argument(
+        "--stop-return",
+        type=float,
+        default=stop_return,
+        help="stop when the mean return of the last 100 training episodes reaches this",
+    )
+    stop.add_argument(
+        "--max-timesteps", type=int, default=None, help="stop after this many env steps"
+    )
+    stop.add_argument(
+        "--max-time", type=float, default=None, help="stop a trial after this many seconds"
+    )
+    stop.add_argument("--seed", type=int, default=None, help="random seed")
+    stop.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a quick check: {SMOKE_ITERATIONS} iterations, then checkpoint and summary",
+    )
+    video = parser.add_argument_group("evaluation and video")
+    video.add_argument(
+        "--eval-interval",
+        type=int,
+        default=20,
+        help="evaluate every N iterations, and once at the end (0: never)",
+    )
+    video.add_argument(
+        "--eval-runners",
+        type=int,
+        default=_default(config, "evaluation_num_env_runners"),
+        help="evaluation env runner actors, evaluating beside training "
+        "(0: evaluate in the trial's own process, between iterations)",
+    )
+    video.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=1,
+        help="greedy episodes per evaluation round, played side by side; with more than "
+        "--video-episodes, a recorded episode that outlasts the round is dropped (a warning)",
+    )
+    video.add_argument(
+        "--video",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="record evaluation episodes to MP4 in the trial's videos/",
+    )
+    video.add_argument(
+        "--video-episodes",
+        type=int,
+        default=1,
+        help="record the first K episodes of each evaluation round",
+    )
+    video.add_argument(
+        "--virtual-display",
+        action="store_true",
+        help="always render inside a virtual display (Xvfb); by default one "
+        "starts only when rendering fails without a DISPLAY",
+    )
+    out = parser.add_argument_group("results")
+    out.add_argument("--storage", default="./results", help="where experiments are written")
+    out.add_argument("--name", default=None, help="experiment name (default: script name + time)")
+    out.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue --name (default: this script's newest experiment)",
+    )
+    out.add_argument(
+        "--keep-checkpoints",
+        type=int,
+        default=3,
+        help="keep the best N checkpoints by return (plus the latest)",
+    )
+    out.add_argument(
+        "--checkpoint-every", type=int, default=10, help="checkpoint every N iterations"
+    )
+    out.add_argument("--max-failures", type=int, default=0, help="retry a failed trial N times")
+    out.add_argument(
+        "--report",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after training, restore the best checkpoint, evaluate it and write report.html "
+        "(what python -m analysis does; default: on)",
+    )
+    out.add_argument(
+        "--report-episodes",
+        type=int,
+        default=5,
+        help="greedy episodes the restored best checkpoint plays for the report (default 5)",
+    )
+    ray_group = parser.add_argument_group("ray")
+    ray_group.add_argument(
+        "--address",
+        default=os.environ.get("RAY_ADDRESS"),
+        help="Ray cluster to join (default: $RAY_ADDRESS, else a new local Ray)",
+    )
+    ray_group.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="start Ray's dashboard (local Ray only; on 127.0.0.1)",
+    )
+    sweep = parser.add_argument_group("sweep")
+    sweep.add_argument("--sweep", action="store_true", help="run the script's hyperparameter grid")
+    sweep.add_argument("--num-samples", type=int, default=5, help="repeat the grid this many times")
+    sweep.add_argument(
+        "--scheduler",
+        choices=["fifo", "asha"],
+        default="fifo",
+        help="fifo: every trial runs to its stop rule; asha: Tune's ASHA stops the "
+        "worst trials early (by return, at 1/9, 1/3 of the step budget)",
+    )
+    return parser
+
+
+def _default(config: Any, attr: str) -> Any:
+    return None if config is None else getattr(config, attr)
+
+
+_AT_LEAST = {
+    "env_runners": 0,
+    "envs_per_runner": 1,
+    "learners": 0,
+    "num_samples": 1,
+    "keep_checkpoints": 1,
+    "checkpoint_every": 1,
+    "max_failures": 0,
+    "eval_interval": 0,
+    "eval_runners": 0,
+    "eval_episodes": 1,
+    "video_episodes": 1,
+    "report_episodes": 0,
+}
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Reject values that are wrong whatever the script's config; ``UsageError`` if any."""
+    for name, least in _AT_LEAST.items():
+        value = getattr(args, name)
+        if value is not None and value < least:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} must be ≥ {least}, got {value}")
+    if args.gpus is not None and args.gpus < 0:
+        raise UsageError(f"--gpus must be ≥ 0, got {args.gpus}")
+    for name in ("max_timesteps", "max_time"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+    if args.lr is not None:
+        check_lr(args.lr)
+    if args.scheduler == "asha" and not args.sweep:
+        raise UsageError("--scheduler asha needs --sweep (it chooses between trials)")
+    if args.env is not None:
+        try:
+            envs.check_env_id(args.env)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+
+
+def check_lr(lr: Any) -> None:
+    if isinstance(lr, (int, float)) and lr <= 0:
+        raise UsageError(f"lr must be > 0, got {lr}")
+
+
+JOB_STORAGE = "rayrl-results"  # under $HOME: --storage's default inside a Ray job
+
+
+def inside_ray_job() -> bool:
+    """Whether this driver was started by ``ray job submit`` (Ray hands it the job's config)."""
+    return bool(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"))
+
+
+def check_storage(storage: str) -> str:
+    """Create ``storage`` if needed and prove it is writable; return it as an absolute path."""
+    if "://" in storage:  # s3://, gs://, ... : Tune's pyarrow filesystem checks these itself
+        return storage
+    path = Path(storage).expanduser().absolute()
+    probe = path / f".write-test-{uuid.uuid4().hex}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"--storage {storage} is not writable ({err.strerror or err})") from None
+    return str(path)
+
+
+def experiment_path(storage: str, script: str, name: str | None, resume: bool) -> tuple[str, bool]:
+    """Pick the experiment directory; return (name, exists). ``UsageError`` when it cannot."""
+    if "://" in storage:
+        if resume and not name:
+            raise UsageError("--resume with remote --storage needs --name")
+        return name or f"{script}_{datetime.now():%Y-%m-%d_%H-%M-%S}", resume
+    root = Path(storage)
+    if resume:
+        from ray.tune import Tuner  # ~0.7 s of imports, only where needed
+
+        if name is None:
+            candidates = sorted(
+                (p for p in root.glob(f"{script}_*") if Tuner.can_restore(p)),
+                key=lambda p: p.stat().st_mtime,
+            )
+            if not candidates:
+                raise UsageError(f"no {script} experiment to resume in {storage}; pass --name")
+            return candidates[-1].name, True
+        if not Tuner.can_restore(root / name):
+            raise UsageError(f"no experiment to resume at {root / name}")
+        return name, True
+    if name is None:
+        return f"{script}_{datetime.now():%Y-%m-%d_%H-%M-%S}", False
+    if (root / name).exists():
+        raise UsageError(
+            f"{root / name} already exists; add --resume to continue it or pick another --name"
+        )
+    return name, False

@@ -1,0 +1,48 @@
+"""What every Ray worker of a run does first: quiet RLlib's routine logs, import what it needs.
+
+Light on purpose (logging only): a local Ray's workers import this module as they start,
+before they take work (Ray's ``preload_python_modules``, see experiments/connect.py), and a
+cluster's workers run ``prepare`` as their ``worker_process_setup_hook``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+
+# Comma-separated modules that ``prepare`` imports (a cluster's workers get it from the job).
+PREIMPORT = "RAYRL_PREIMPORT_MODULE"
+
+
+class _DropRoutineLogs(logging.Filter):
+    ROUTINE = (
+        "You are running ",  # "... PPO on the new API stack!": the default, nothing to do
+        "Checkpoint successfully created at",
+        "DeprecationWarning: `RLModule(config=",  # raised inside RLlib itself
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.ROUTINE)
+
+
+def quiet_routine_logs() -> None:
+    """Drop the RLlib/Tune info lines printed on every trial start and every checkpoint."""
+    for name in (
+        "ray.rllib.algorithms.algorithm_config",
+        "ray.rllib.core.rl_module.rl_module",
+        "ray.train._internal.storage",
+        "ray._common.deprecation",  # RLlib's own RLModuleConfig warns on every trial start
+    ):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _DropRoutineLogs) for f in log.filters):
+            log.addFilter(_DropRoutineLogs())
+
+
+def prepare() -> None:
+    """Ray's ``worker_process_setup_hook`` on a cluster: import the modules the run named."""
+    for module in filter(None, os.environ.get(PREIMPORT, "").split(",")):
+        importlib.import_module(module)
+
+
+quiet_routine_logs()
