@@ -90,7 +90,7 @@ def run_sb3() -> dict:
 
 
 SYSTEMS = {
-    "rayrl-suite cartpole_ppo.py, defaults (evaluation + video every 20 iterations)": (),
+    "rayrl-suite cartpole_ppo.py, defaults (evaluation + video every 50 iterations)": (),
     "rayrl-suite cartpole_ppo.py --eval-interval 0 (training only, as SB3)": (
         "--eval-interval",
         "0",

@@ -1,6 +1,6 @@
 """Cost of evaluation videos: time to solve CartPole with video (the default) and without.
 
-Both run experiments/cartpole_ppo.py at default settings (evaluation every 20 iterations in
+Both run experiments/cartpole_ppo.py at default settings (evaluation every 50 iterations in
 both); only recording differs (--no-video). Runs alternate; round i runs both with --seed i,
 so both train on the same episodes and the difference is the recording alone.
 

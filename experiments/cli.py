@@ -39,7 +39,12 @@ def fail(prog: str, message: str) -> NoReturn:
 
 
 def build_parser(
-    prog: str, config: Any = None, stop_return: float | None = None, *, quiet: bool = False
+    prog: str,
+    config: Any = None,
+    stop_return: float | None = None,
+    *,
+    eval_interval: int = 20,
+    quiet: bool = False,
 ) -> argparse.ArgumentParser:
     """The command line every experiment script shares.
 
@@ -112,7 +117,7 @@ def build_parser(
     video.add_argument(
         "--eval-interval",
         type=int,
-        default=20,
+        default=eval_interval,
         help="evaluate every N iterations, and once at the end (0: never)",
     )
     video.add_argument(

@@ -354,6 +354,7 @@ def run(
     sweep: dict[str, Any] | None = None,
     smoke: dict[str, Any] | None = None,
     sweep_budget: int | None = None,
+    eval_interval: int = 20,
     argv: Sequence[str] | None = None,
     script: str | None = None,
 ) -> tune.ResultGrid:
@@ -362,10 +363,11 @@ def run(
     ``smoke``: config settings that make ``--smoke`` quick (e.g. a smaller batch), applied
     before ``--config`` overrides. ``sweep_budget``: env steps after which a sweep's trial
     stops unsolved, unless ``--max-timesteps`` or ``--max-time`` says otherwise.
+    ``eval_interval``: ``--eval-interval``'s default for this script.
     """
     started = process_start_time()
     script = script or Path(sys.argv[0]).stem
-    parser = build_parser(f"{script}.py", config, stop_return)
+    parser = build_parser(f"{script}.py", config, stop_return, eval_interval=eval_interval)
     args = parser.parse_args(argv)
     try:
         check_args(args)
