@@ -7,10 +7,10 @@ How to run:
     python experiments/cartpole_ppo.py --help     # every flag
 
 Results to expect (benchmarks/RESULTS.md; 2 cores, no GPU): the mean return of the last
-100 training episodes reaches 450 after 60k-85k env steps, in 25-43 s from process start
-(11-19 s of it training; the rest is imports, Ray and Tune start-up), with an evaluation
-video every 20 iterations and one at the end; 23-39 s without evaluation. SB3 with rl-zoo's
-hyperparameters, side by side: 12.5-24 s. The same machine kind ran ~1.5x slower on one
+100 training episodes reaches 450 after 60k-85k env steps, in 19-24 s from process start
+(9-12 s of it training; the rest is imports, Ray and Tune start-up), with an evaluation
+video every 50 iterations and one at the end; 17-22 s without evaluation. SB3 with rl-zoo's
+hyperparameters, side by side: 13.7-17.4 s. The same machine kind ran ~1.5x slower on one
 day than on another: compare ratios, not seconds.
 """
 
@@ -59,6 +59,7 @@ SWEEP = TUTORIAL_SWEEP  # the RLlib tutorial's grid (experiments/runner.py)
 if __name__ == "__main__":
     # A sweep's trial stops at 450 or, unsolved, after 100k steps (our default solves in ~80k).
     # Evaluation (and its video) every 50 iterations, and once at the end: in a run of 60-85
-    # iterations, a video from mid-training and the final one. Each round costs ~0.5 s (a
-    # greedy episode 0.2 s, its video ~0.3 s), ~2 % of a run (benchmarks/RESULTS.md).
+    # iterations, a video from mid-training and the final one. A round adds ~0.65 s to its
+    # iteration (a greedy episode 0.2 s, its video 0.45 s): 1.3 s of a ~20 s run, where
+    # every 20 iterations made 4 (benchmarks/RESULTS.md).
     run(config, stop_return=450, sweep=SWEEP, sweep_budget=100_000, eval_interval=50)
