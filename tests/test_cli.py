@@ -1,7 +1,10 @@
-"""Bad command lines fail fast, in one line, with exit status 2, before any Ray starts."""
+"""Bad command lines fail fast, in one line, with exit status 2, before any Ray starts
+(checked: no Ray session appears under $RAY_TMPDIR)."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -39,12 +42,23 @@ def test_bad_values_are_one_line_errors(args, expected, tmp_path):
     earlier.mkdir(parents=True)
     (earlier / "result.json").write_text('{"return_last100": 500}\n')
     before = _tree(tmp_path / "results")
-    proc = run_script(*args, "--storage", str(tmp_path / "results"), timeout=120)
+    # Ray keeps its sessions under $RAY_TMPDIR/ray: a Ray that starts leaves one there (a
+    # short path: Ray's socket paths must fit in 107 bytes). Only the GPU count needs a
+    # running Ray to be checked.
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+    needs_ray = args[0] == "--gpus"
+    env = {} if needs_ray else {"RAY_TMPDIR": str(ray_tmp)}
+    try:
+        proc = run_script(*args, "--storage", str(tmp_path / "results"), timeout=120, env=env)
+        started = (ray_tmp / "ray").exists()
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert proc.returncode == 2, proc.stderr
     lines = _error_lines(proc.stderr)
     assert len(lines) == 1, proc.stderr
     assert expected in lines[0]
     assert _tree(tmp_path / "results") == before  # earlier results untouched, nothing added
+    assert needs_ray or not started, "a Ray was started for a bad command line"
 
 
 def _tree(root: Path) -> dict[str, bytes]:
