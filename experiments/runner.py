@@ -59,7 +59,7 @@ from experiments.cli import (
     fail,
     inside_ray_job,
 )
-from experiments.connect import connect_ray
+from experiments.connect import connect_ray, worker_preload
 from experiments.process_clock import process_start_time
 
 # Tune warns on every checkpoint once syncing takes > 5 s in total; CartPole checkpoints often.
@@ -265,20 +265,6 @@ def _checkpoint_exists(result: Any, experiment: Path) -> bool:
     return (experiment / path.parent.name / path.name).is_dir()
 
 
-def worker_imports(config: AlgorithmConfig) -> list[str]:
-    """The modules every worker of this run imports as it starts, before it takes work.
-
-    Ours (quiet logs) and the algorithm's module always. ``torch._dynamo`` too (~2 s, which
-    torch's first optimizer would import inside the learner's build) when every worker the
-    run uses is a trial, that is without remote env runners: an env runner never imports it,
-    and importing it there delayed the first result by ~1.8 s (``--env-runners 1``, measured).
-    """
-    modules = ["experiments.worker", config.algo_class.__module__]
-    if not (config.num_env_runners or config.evaluation_num_env_runners):
-        modules.append("torch._dynamo")
-    return modules
-
-
 def _remote_actors(config: AlgorithmConfig) -> int:
     return config.num_env_runners + config.evaluation_num_env_runners + config.num_learners
 
@@ -399,7 +385,10 @@ def run(
     connect_ray(
         args.address,
         args.dashboard,
-        preimport=worker_imports(config),
+        preimport=worker_preload(
+            config.algo_class.__module__,
+            dynamo=not (config.num_env_runners or config.evaluation_num_env_runners),
+        ),
         threads=1 if args.sweep else None,
         # One trial that samples, evaluates and learns in its own process uses one worker.
         prestart=None if args.sweep or _remote_actors(config) else 1,
