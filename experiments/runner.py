@@ -11,7 +11,6 @@ import argparse
 import ast
 import dataclasses
 import difflib
-import json
 import math
 import os
 import re
@@ -31,7 +30,6 @@ from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.utils import force_list
-from ray.tune.trainable.metadata import _TrainingRunMetadata  # a trial's checkpoint bookkeeping
 
 import envs
 from analysis import (
@@ -47,6 +45,7 @@ from analysis import (
 from callbacks import RETURN_METRIC, EpisodeReturnWindow, EvalVideo, FinalEvaluation
 from callbacks.learner_threads import LearnerThreads, bundle_cpus
 from callbacks.tensorboard import VideoPathsToTensorBoard
+from experiments import resume
 from experiments.cli import (
     JOB_STORAGE,
     SMOKE_ITERATIONS,
@@ -211,58 +210,6 @@ def check_config(config: AlgorithmConfig) -> None:
     except Exception as err:  # RLlib raises ValueError/TypeError with multi-line text
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UsageError(f"invalid config: {first}") from None
-
-
-def repair_lost_checkpoints(experiment: Path) -> list[str]:
-    """Point every trial of a killed experiment at a checkpoint that still exists.
-
-    Tune saves the experiment's state at most every 10 s but deletes a checkpoint as soon as
-    a newer one pushes it out of the best N. A driver killed in between leaves a state whose
-    trial resumes from a deleted checkpoint, and ``Tuner.restore`` then fails that trial
-    ("Could not recover from checkpoint as it does not exist on storage anymore"). Such a
-    trial resumes from its newest checkpoint left instead (or from the start if none is).
-    Returns one line per trial repaired.
-    """
-    lines = []
-    for state_file in sorted(experiment.glob("experiment_state-*.json")):
-        state = json.loads(state_file.read_text())
-        changed = False
-        for entry in state.get("trial_data", []):
-            metadata = _TrainingRunMetadata.from_json_state(entry[1])
-            manager = metadata.checkpoint_manager
-            latest = manager._latest_checkpoint_result
-            kept = [r for r in manager._checkpoint_results if _checkpoint_exists(r, experiment)]
-            lost_latest = latest is not None and not _checkpoint_exists(latest, experiment)
-            if len(kept) == len(manager._checkpoint_results) and not lost_latest:
-                continue
-            # Checkpoints Tune deleted after the save are forgotten too: else it would try to
-            # delete them again, and analysis could pick one as the best.
-            manager._checkpoint_results = kept
-            if lost_latest:
-                newest = max(
-                    kept, key=lambda r: r.metrics.get("training_iteration", 0), default=None
-                )
-                manager._latest_checkpoint_result = newest
-                trial = json.loads(entry[0]).get("trial_id", "?")
-                lines.append(
-                    f"trial {trial}: its last recorded checkpoint "
-                    f"{Path(latest.checkpoint.path).name} is gone (Tune deleted it after its "
-                    "last save); resuming from "
-                    + (Path(newest.checkpoint.path).name if newest else "the start")
-                )
-            entry[1] = metadata.get_json_state()  # (cached by the object: build it once)
-            changed = True
-        if changed:
-            tmp = state_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(state))
-            tmp.replace(state_file)
-    return lines
-
-
-def _checkpoint_exists(result: Any, experiment: Path) -> bool:
-    # Where it is now: the state holds the path at save time, and the experiment may have moved.
-    path = Path(result.checkpoint.path)
-    return (experiment / path.parent.name / path.name).is_dir()
 
 
 def _remote_actors(config: AlgorithmConfig) -> int:
@@ -504,7 +451,7 @@ def _make_tuner(
             path = f"{storage.rstrip('/')}/{name}"
         else:
             path = str(Path(storage) / name)
-            for line in repair_lost_checkpoints(Path(path)):
+            for line in resume.reconcile(Path(path)):
                 print(line, flush=True)
         return tune.Tuner.restore(
             path,

@@ -21,6 +21,8 @@ class _DropRoutineLogs(logging.Filter):
         "Checkpoint successfully created at",
         "DeprecationWarning: `RLModule(config=",  # raised inside RLlib itself
     )
+    if not os.path.exists("/dev/nvidia0"):  # (where there is a GPU to monitor, the hint stays)
+        ROUTINE += ("Install gputil for GPU system monitoring.",)  # Tune, once per trial
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(self.ROUTINE)
@@ -33,6 +35,7 @@ def quiet_routine_logs() -> None:
         "ray.rllib.core.rl_module.rl_module",
         "ray.train._internal.storage",
         "ray._common.deprecation",  # RLlib's own RLModuleConfig warns on every trial start
+        "ray.tune.utils.util",
     ):
         log = logging.getLogger(name)
         if not any(isinstance(f, _DropRoutineLogs) for f in log.filters):

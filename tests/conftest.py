@@ -167,6 +167,7 @@ class LocalCluster:
         # Its own token: a fresh machine has no ~/.ray/auth_token yet, and ours stays untouched.
         self.env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
         self.procs: list[subprocess.Popen] = []
+        self.probe_error = ""
         self.worker_procs: list[subprocess.Popen] = []
 
     def _start(self, *args: str) -> subprocess.Popen:
@@ -230,14 +231,22 @@ class LocalCluster:
             raise
         return self
 
-    def nodes(self) -> list[dict]:
+    def nodes(self, timeout: float = 60) -> list[dict]:
+        """The cluster's live nodes, or [] if a driver cannot ask it yet: its `ray.init`
+        failed, or hung (seen once in CI, 120 s, while the nodes were starting)."""
         code = (
             f"import json, ray; ray.init(address={self.address!r}, logging_level='ERROR'); "
             "print(json.dumps([n for n in ray.nodes() if n['Alive']]))"
         )
-        proc = subprocess.run(
-            [sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120
-        )
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", code],
+                env=self.env, capture_output=True, text=True, timeout=timeout,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired as hung:
+            self.probe_error = f"ray.init hung for {timeout:.0f} s: {hung.stderr!r}"[-2000:]
+            return []
+        self.probe_error = proc.stderr[-2000:]
         return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else []
 
     def env_runners(self, class_name: str = "SingleAgentEnvRunner") -> dict[str, str]:
@@ -259,7 +268,10 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         while len(self.nodes()) < count:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{count} Ray nodes did not come up at {self.address}")
+                raise TimeoutError(
+                    f"{count} Ray nodes did not come up at {self.address}; the last probe "
+                    f"said: {self.probe_error}"
+                )
             time.sleep(1)
 
     def crash_worker(self, index: int) -> None:

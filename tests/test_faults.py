@@ -78,17 +78,45 @@ def test_a_failing_trial_is_retried_then_reported_with_its_cause(ray_session, tm
     assert len(starts) == 2  # the first attempt, and one retry (--max-failures 1)
 
 
+def _state_file(experiment: Path) -> Path:
+    return max(experiment.glob("experiment_state-*.json"))  # the newest: what Tune restores
+
+
 def _recorded_checkpoints(experiment: Path) -> dict[str, Path]:
     """Trial directory name -> the checkpoint Tune's saved state would resume it from."""
-    [state_file] = experiment.glob("experiment_state-*.json")
     recorded = {}
-    for _, metadata in json.loads(state_file.read_text())["trial_data"]:
+    for _, metadata in json.loads(_state_file(experiment).read_text())["trial_data"]:
         manager = _TrainingRunMetadata.from_json_state(metadata).checkpoint_manager
         latest = manager.latest_checkpoint_result
         if latest is not None:
             path = Path(latest.checkpoint.path)
             recorded[path.parent.name] = experiment / path.parent.name / path.name
     return recorded
+
+
+def _rewind_to_before_its_last_result(experiment: Path, name: str) -> None:
+    """Make the saved state hold trial ``name`` as Tune saved it one result before its end:
+    running, without its last result and the checkpoint saved with it."""
+    state_file = _state_file(experiment)
+    state = json.loads(state_file.read_text())
+    for entry in state["trial_data"]:
+        trial = json.loads(entry[0])
+        if trial["relative_logdir"] != name:
+            continue
+        rows = read_results(experiment / name)
+        metadata = _TrainingRunMetadata.from_json_state(entry[1])
+        manager = metadata.checkpoint_manager
+        end = rows[-1]["training_iteration"]
+        manager._checkpoint_results = [
+            r for r in manager._checkpoint_results if r.metrics["training_iteration"] < end
+        ]
+        manager._latest_checkpoint_result = max(
+            manager._checkpoint_results, key=lambda r: r.metrics["training_iteration"]
+        )
+        metadata.last_result = rows[-2]
+        trial["status"] = "RUNNING"
+        entry[:] = [json.dumps(trial), metadata.get_json_state()]
+    state_file.write_text(json.dumps(state))
 
 
 def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything(tmp_path):
@@ -125,6 +153,11 @@ def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything
     recorded = _recorded_checkpoints(experiment)
     [victim, *_] = [name for name in recorded if name not in done]
     shutil.rmtree(recorded[victim], ignore_errors=True)
+    # A kill can also fall between a trial's end and the next save (seen in CI: the finished
+    # trial was run again). Make that certain for one finished trial.
+    [late, *_] = done
+    _rewind_to_before_its_last_result(experiment, late)
+    final_checkpoint = experiment / late / checkpoints[late][-1]
 
     resumed = subprocess.run(
         [*args, "--resume"], cwd=REPO, capture_output=True, text=True, timeout=400
@@ -141,6 +174,10 @@ def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything
     for name, rows in before.items():  # no result row lost
         seen = {row["training_iteration"] for row in after[name]}
         assert {row["training_iteration"] for row in rows} <= seen
+    late_id = "_".join(late.split("_")[2:4])
+    [kept] = [line for line in resumed.stdout.splitlines() if f"trial {late_id}:" in line]
+    assert "finished after Tune's last save; kept as finished, not run again" in kept
+    assert _recorded_checkpoints(experiment)[late] == final_checkpoint  # recorded for analysis
 
 
 def test_training_survives_the_loss_of_a_worker_node(tmp_path):

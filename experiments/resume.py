@@ -1,0 +1,160 @@
+"""Before ``--resume``: bring a killed experiment's saved state up to its trial directories.
+
+Tune saves an experiment's state (``experiment_state-*.json``) at most every 10 s, while the
+trials go on writing results and checkpoints. A driver killed in between (SIGKILL, a lost
+head node, a power cut) leaves a state that lags behind the trial directories, and
+``Tuner.restore`` trusts the state:
+
+- a checkpoint the state records may be gone (a newer one pushed it out of the best N):
+  Tune then fails the trial ("Could not recover from checkpoint as it does not exist on
+  storage anymore");
+- checkpoints saved since are unknown to it: the trial restarts from an older one, runs
+  those iterations again, and analysis never sees the newer checkpoints;
+- a trial that finished since is still "running" in it: Tune restores it and runs it again.
+
+``reconcile(experiment)`` mends all three in place from what is on disk (local storage only)
+and returns one line per trial it changed.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from numbers import Number
+from pathlib import Path
+from typing import Any
+
+from ray._private.dict import flatten_dict
+from ray.train import Checkpoint
+from ray.train._internal.checkpoint_manager import _insert_into_sorted_list
+from ray.train._internal.session import _TrainingResult
+from ray.tune.result import DEBUG_METRICS
+from ray.tune.trainable.metadata import _TrainingRunMetadata  # a trial's checkpoint bookkeeping
+
+from analysis.watch import read_results
+
+ENDED = ("TERMINATED", "ERROR")
+
+
+def reconcile(experiment: Path) -> list[str]:
+    lines = []
+    for state_file in sorted(experiment.glob("experiment_state-*.json")):
+        state = json.loads(state_file.read_text())
+        changed = False
+        for entry in state.get("trial_data", []):
+            trial = json.loads(entry[0])
+            line = _reconcile_trial(experiment, trial, entry)
+            if line is not None:
+                changed = True
+            if line:
+                lines.append(f"trial {trial.get('trial_id', '?')}: {line}")
+        if changed:
+            tmp = state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state))
+            tmp.replace(state_file)
+    return lines
+
+
+def _reconcile_trial(experiment: Path, trial: dict, entry: list) -> str | None:
+    """Mend one trial's saved state (``entry``: its two JSON strings) and say what changed:
+    None if nothing did, "" if only forgotten checkpoints that were not its latest."""
+    metadata = _TrainingRunMetadata.from_json_state(entry[1])
+    manager = metadata.checkpoint_manager
+    trial_dir = experiment / trial.get("relative_logdir", "")
+    said = []
+
+    latest = manager._latest_checkpoint_result
+    kept = [r for r in manager._checkpoint_results if _exists(r, experiment)]
+    lost = len(kept) < len(manager._checkpoint_results)
+    lost_latest = latest is not None and not _exists(latest, experiment)
+    # Checkpoints Tune deleted after the save are forgotten too: else it would try to delete
+    # them again, and analysis could pick one as the best.
+    manager._checkpoint_results = kept
+    if lost_latest:
+        said.append(
+            f"its last recorded checkpoint {Path(latest.checkpoint.path).name} is gone "
+            "(Tune deleted it after its last save)"
+        )
+        latest = None
+
+    rows = read_results(trial_dir) if trial.get("status") not in ENDED else []
+    found = _unrecorded_checkpoints(trial_dir, kept, rows)
+    score = manager.checkpoint_config.checkpoint_score_attribute
+    for result in found:  # as Tune's register_checkpoint() files them, deleting nothing
+        if score in result.metrics:
+            _insert_into_sorted_list(kept, result, key=manager._get_checkpoint_score)
+        else:
+            kept.append(result)
+    newest = max(
+        [*kept, *([latest] if latest else [])],
+        key=lambda r: r.metrics.get("training_iteration", 0),
+        default=None,
+    )
+    if found:
+        said.append(
+            f"{len(found)} checkpoint(s) saved after Tune's last save recorded "
+            f"({', '.join(Path(r.checkpoint.path).name for r in found)})"
+        )
+    manager._latest_checkpoint_result = newest
+    if rows and rows[-1].get("done"):
+        trial["status"] = "TERMINATED"
+        entry[0] = json.dumps(trial, indent=2)
+        _replay(metadata, trial, rows)
+        said.append("it finished after Tune's last save; kept as finished, not run again")
+    elif lost_latest or found:
+        said.append(
+            "resuming from " + (Path(newest.checkpoint.path).name if newest else "the start")
+        )
+    if not (said or lost):
+        return None
+    entry[1] = metadata.get_json_state()  # (cached by the object: build it once)
+    return "; ".join(said)
+
+
+def _replay(metadata: _TrainingRunMetadata, trial: dict, rows: list[dict]) -> None:
+    """Record the results Tune's state missed, as ``Trial.update_last_result`` does."""
+    seen = metadata.last_result.get("training_iteration", 0)
+    for row in rows:
+        if row.get("training_iteration", 0) <= seen:
+            continue
+        if trial.get("experiment_tag"):
+            row["experiment_tag"] = trial["experiment_tag"]
+        metadata.last_result = row
+        metadata.last_result_time = row.get("timestamp", metadata.last_result_time)
+        metrics = {k: v for k, v in row.items() if k not in DEBUG_METRICS}
+        for metric, value in flatten_dict(metrics).items():
+            if isinstance(value, Number):
+                metadata.update_metric(metric, value, step=row.get("training_iteration"))
+
+
+def _exists(result: Any, experiment: Path) -> bool:
+    # Where it is now: the state holds the path at save time, and the experiment may have moved.
+    path = Path(result.checkpoint.path)
+    return (experiment / path.parent.name / path.name).is_dir()
+
+
+def _unrecorded_checkpoints(
+    trial_dir: Path, recorded: list[_TrainingResult], rows: list[dict]
+) -> list[_TrainingResult]:
+    """Checkpoints in ``trial_dir`` the state does not know, each with the result row of
+    the iteration it was saved at (what Tune would have recorded), oldest first."""
+    known = {Path(r.checkpoint.path).name for r in recorded}
+    by_iteration = {row.get("training_iteration"): row for row in rows}
+    found = []
+    for path in sorted(trial_dir.glob("checkpoint_*")):
+        if path.name in known or not path.is_dir():
+            continue
+        row = by_iteration.get(_iteration(path))
+        if row is not None:  # (a checkpoint half-written when the driver died has none)
+            checkpoint = Checkpoint.from_directory(str(path))
+            found.append(_TrainingResult(checkpoint=checkpoint, metrics=row))
+    return found
+
+
+def _iteration(checkpoint: Path) -> int | None:
+    """The training iteration an RLlib checkpoint was saved at."""
+    try:
+        with open(checkpoint / "algorithm_state.pkl", "rb") as f:
+            return pickle.load(f).get("training_iteration")
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        return None
