@@ -69,20 +69,15 @@ def start_local_ray_early(argv: Sequence[str] | None = None) -> None:
         return
     # The script's own module brings its algorithm, callbacks and envs.
     ours = script.resolve().parent == REPO_ROOT / "experiments"
-    modules = worker_preload(*([f"experiments.{script.stem}"] if ours else []), dynamo=True)
+    modules = worker_preload(*([f"experiments.{script.stem}"] if ours else []))
     _start_local(args.dashboard, modules, threads=None, prestart=1)
 
 
-def worker_preload(*modules: str, dynamo: bool) -> list[str]:
+def worker_preload(*modules: str) -> list[str]:
     """What every worker of a run imports as it starts, before it takes work: ours (quiet
-    logs), then ``modules``; then ``torch._dynamo`` if ``dynamo``.
-
-    ``torch._dynamo`` (~2 s) is imported by torch's first optimizer, inside the learner's
-    build: worth it where every worker the run uses is a trial, that is without remote env
-    runners. An env runner never imports it, and importing it there delayed the first result
-    by ~1.8 s (``--env-runners 1``, measured).
-    """
-    return ["experiments.worker", *modules, *(["torch._dynamo"] if dynamo else [])]
+    logs; ``torch._dynamo`` deferred until something compiles, see
+    experiments/deferred_dynamo.py), then ``modules``."""
+    return ["experiments.worker", "experiments.deferred_dynamo", *modules]
 
 
 def connect_ray(

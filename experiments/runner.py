@@ -332,10 +332,7 @@ def run(
     connect_ray(
         args.address,
         args.dashboard,
-        preimport=worker_preload(
-            config.algo_class.__module__,
-            dynamo=not (config.num_env_runners or config.evaluation_num_env_runners),
-        ),
+        preimport=worker_preload(config.algo_class.__module__),
         threads=1 if args.sweep else None,
         # One trial that samples, evaluates and learns in its own process uses one worker.
         prestart=None if args.sweep or _remote_actors(config) else 1,
