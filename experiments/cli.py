@@ -236,6 +236,14 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"{flag} must be ≥ {least}, got {value}")
     if args.gpus is not None and args.gpus < 0:
         raise UsageError(f"--gpus must be ≥ 0, got {args.gpus}")
+    if (args.learners or 0) >= 2 and (args.gpus or 0) % 1:
+        # Ray packs fractions onto one GPU, and torch's NCCL backend then refuses the second
+        # learner ("Duplicate GPU detected"; seen on an H100, benchmarks/RESULTS.md).
+        raise UsageError(
+            f"--gpus {args.gpus:g} with --learners {args.learners}: learners that share a GPU "
+            f"cannot train together (NCCL refuses); give each a whole GPU (--gpus 1) or "
+            f"learn in one (--learners 1)"
+        )
     for name in ("max_timesteps", "max_time"):
         value = getattr(args, name)
         if value is not None and value <= 0:

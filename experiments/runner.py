@@ -337,12 +337,7 @@ def run(
         # One trial that samples, evaluates and learns in its own process uses one worker.
         prestart=None if args.sweep or _remote_actors(config) else 1,
     )
-    if args.gpus > 0 and ray.cluster_resources().get("GPU", 0) < args.gpus:
-        fail(
-            parser.prog,
-            f"--gpus {args.gpus:g} asked for, but this Ray cluster has "
-            f"{ray.cluster_resources().get('GPU', 0):g} GPUs; drop --gpus",
-        )
+    _check_gpus(parser.prog, args)
     tuner = _make_tuner(config, args, sweep if args.sweep else None, storage, name, resuming)
     print(
         f"{script}: {'resuming' if resuming else 'training'} {name} "
@@ -378,6 +373,24 @@ def run(
     if grid.errors:
         raise SystemExit(1)
     return grid
+
+
+def _check_gpus(prog: str, args: argparse.Namespace) -> None:
+    """Refuse a trial that asks for more GPUs than the cluster has: Tune would wait for them
+    forever. Each remote learner takes ``--gpus``; with none, the trial's own process does."""
+    have = ray.cluster_resources().get("GPU", 0)
+    need = args.gpus * max(1, args.learners)
+    if need <= have:
+        return
+    if args.learners > 1:
+        fail(
+            prog,
+            f"--learners {args.learners} × --gpus {args.gpus:g} = {need:g} GPUs asked for, but "
+            f"this Ray cluster has {have:g}; lower --learners or --gpus",
+        )
+    fail(
+        prog, f"--gpus {args.gpus:g} asked for, but this Ray cluster has {have:g} GPUs; drop --gpus"
+    )
 
 
 def write_report(storage: str, name: str, **options: Any) -> None:

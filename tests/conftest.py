@@ -192,11 +192,13 @@ class LocalCluster:
         workers: list[dict],
         *,
         head_cpus: int = 1,
+        head_gpus: int = 0,
         head_resources: dict | None = None,
         dashboard: bool = False,
     ) -> LocalCluster:
         """A head (with Ray's dashboard and job server on 127.0.0.1 if ``dashboard``) and one
-        1-CPU worker node per entry of ``workers`` (its custom resources)."""
+        1-CPU worker node per entry of ``workers`` (its custom resources). ``head_gpus``:
+        GPUs the head declares (Ray trusts the number; nothing here uses them)."""
         if dashboard:
             self.dashboard = f"http://127.0.0.1:{free_port()}"
             board = [
@@ -211,6 +213,7 @@ class LocalCluster:
                 "--head",
                 f"--port={self.port}",
                 f"--num-cpus={head_cpus}",
+                f"--num-gpus={head_gpus}",
                 f"--resources={json.dumps(head_resources or {})}",
                 *board,
             )

@@ -29,6 +29,11 @@ def _error_lines(stderr: str) -> list[str]:
         (["--env-runners", "two"], "argument --env-runners: invalid int value: 'two'"),
         # No GPU here: a clear refusal rather than a trial that waits forever for one.
         (["--gpus", "1"], "--gpus 1 asked for, but this Ray cluster has 0 GPUs; drop --gpus"),
+        # NCCL refuses two learners on one GPU (seen on an H100): refused before Ray starts.
+        (
+            ["--learners", "2", "--gpus", "0.5"],
+            "--gpus 0.5 with --learners 2: learners that share a GPU cannot train together",
+        ),
         # Would otherwise only show as a remote env runner restarting again and again.
         (
             ["--env", "failing_envs:FailsOnReset-v0", "--env-runners", "1"],

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO, LocalCluster, smoke_run_with_videos, trial_dir
+from conftest import REPO, LocalCluster, run_script, smoke_run_with_videos, trial_dir
 
 # Env runners on the worker node only: the trial itself takes the head's one CPU.
 ON_WORKER = 'custom_resources_per_env_runner={"worker_node": 0.01}'
@@ -16,7 +16,8 @@ ON_WORKER = 'custom_resources_per_env_runner={"worker_node": 0.01}'
 
 @pytest.fixture(scope="module")
 def cluster():
-    cluster = LocalCluster().start(workers=[{"worker_node": 1}], dashboard=True)
+    # The head declares one GPU, for the GPU-count check below; no trial here asks for one.
+    cluster = LocalCluster().start(workers=[{"worker_node": 1}], head_gpus=1, dashboard=True)
     yield cluster
     cluster.stop()
 
@@ -86,3 +87,19 @@ def test_ray_job_submit_with_the_working_dir(cluster, tmp_path):
     assert "succeeded" in proc.stdout
     assert "== cartpole_ppo: submitted" in proc.stdout  # the job's own output, streamed back
     _assert_ran_on_worker(cluster, before, tmp_path / "submitted")
+
+
+def test_more_gpus_than_the_cluster_has_is_refused_before_training(cluster, tmp_path):
+    # Two learners of one GPU each on a cluster of one GPU: Tune would keep the trial
+    # pending forever. The per-learner count alone (1) would pass.
+    proc = run_script(
+        "--learners", "2", "--gpus", "1", "--storage", str(tmp_path), timeout=120,
+        env={**cluster.env, "RAY_ADDRESS": cluster.address},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    [line] = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert (
+        "--learners 2 × --gpus 1 = 2 GPUs asked for, but this Ray cluster has 1; "
+        "lower --learners or --gpus" in line
+    )
+    assert not any(tmp_path.iterdir())  # no experiment started
