@@ -23,6 +23,8 @@ training, 356k env steps (~132 a second):
   then +18.7 from 320k steps on;
 - training return (last 100 episodes, sampled actions): −20.6 → −15.8;
 - the restored best checkpoint scores 20.0 ± 0.0 over 5 greedy episodes (21–1 games).
+On a lent H100 machine (16 cores): 35.4 s an iteration with the CPU learner, 11.4 s with
+``--gpus 1``, 5.9 s with ``--gpus 1 --env-runners 8``.
 """
 
 import sys
