@@ -24,9 +24,12 @@ connect_ray(None, False, preimport=worker_preload("ray.rllib.algorithms.ppo"), p
 
 @ray.remote
 class Probe:
+    def __init__(self):
+        self.preloaded = "torch" in sys.modules  # imported before this actor began
+
     def threads(self):
         import torch
-        return "torch" in sys.modules, torch.get_num_threads()
+        return self.preloaded, torch.get_num_threads()
 
 seen = {}
 for cpus in (1, 2):
