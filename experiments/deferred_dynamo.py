@@ -83,7 +83,6 @@ def _load() -> types.ModuleType:
 def install() -> bool:
     """Put the stand-in in place; False where dynamo is loaded already."""
     import torch
-    import torch.optim.optimizer
 
     if _NAME in sys.modules or "_dynamo" in torch.__dict__:
         return False
