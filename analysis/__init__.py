@@ -8,7 +8,6 @@ import importlib
 
 from analysis.experiment import (
     EVAL_RETURN,
-    TIMESTEPS,
     AnalysisError,
     Best,
     best_checkpoint,
@@ -23,7 +22,7 @@ from analysis.experiment import (
 )
 from analysis.watch import watch  # eager: the submodule of that name would shadow it
 
-# Restoring, plotting and video pull in RLlib's env runner, matplotlib and OpenCV (~0.5 s):
+# Restoring, plotting and video pull in RLlib's env runner, matplotlib and OpenCV (slow):
 # imported on first use, so a training script that only reads results starts without them.
 _LAZY = {
     "show_report": "analysis.notebook",
@@ -52,7 +51,6 @@ __all__ = [
     "show_video",
     "watch",
     "EVAL_RETURN",
-    "TIMESTEPS",
     "AnalysisError",
     "Best",
     "best_checkpoint",

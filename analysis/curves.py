@@ -11,16 +11,17 @@ matplotlib.use("Agg")  # files only: no display needed, safe in any thread
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from ray import tune  # noqa: E402
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME  # noqa: E402
 
 from analysis.experiment import (  # noqa: E402
     EVAL_RETURN,
-    TIMESTEPS,
     best_value,
     flat_config,
     metric_label,
     varying_keys,
 )
 from callbacks import RETURN_METRIC  # noqa: E402
+from callbacks.final_evaluation import ran_evaluation  # noqa: E402
 
 _BEST = "#d62728"
 _OTHER = "#9e9e9e"
@@ -30,7 +31,7 @@ def plot_curves(grid: tune.ResultGrid, best: tune.Result, out: str | Path) -> Pa
     """Return vs timesteps and vs wall time for every trial, the best one highlighted."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True, constrained_layout=True)
     for x, ax, xlabel in (
-        (TIMESTEPS, axes[0], "environment steps"),
+        (NUM_ENV_STEPS_SAMPLED_LIFETIME, axes[0], "environment steps"),
         ("time_total_s", axes[1], "training time (s)"),
     ):
         for result in grid:
@@ -70,16 +71,14 @@ def plot_curves(grid: tune.ResultGrid, best: tune.Result, out: str | Path) -> Pa
 
 
 def fresh_evaluations(frame: pd.DataFrame, interval: int | None) -> pd.Series:
-    """Rows of iterations that ran an evaluation round: every ``interval``-th and the last.
-
-    RLlib repeats the last round's statistics in the next result, so non-empty statistics
-    alone do not tell.
-    """
-    done = frame[EVAL_RETURN].notna()
-    if interval:
-        iteration = frame["training_iteration"]
-        done &= (iteration % interval == 0) | (iteration == iteration.max())
-    return done
+    """Rows of iterations that ran an evaluation round (see ``ran_evaluation``)."""
+    if frame.empty:
+        return pd.Series(False, index=frame.index)
+    last = frame["training_iteration"].max()
+    return frame.apply(
+        lambda row: ran_evaluation(row["training_iteration"], row[EVAL_RETURN], interval, last),
+        axis=1,
+    ).astype(bool)
 
 
 def plot_hyperparameters(

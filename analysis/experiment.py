@@ -9,11 +9,11 @@ from typing import Any
 
 import pandas as pd
 from ray import tune
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.tune.utils import flatten_dict
 
 from callbacks import RETURN_METRIC
 
-TIMESTEPS = "num_env_steps_sampled_lifetime"
 EVAL_RETURN = "evaluation/env_runners/episode_return_mean"
 _MODEL = "_model_config"
 
@@ -228,7 +228,7 @@ def trials_table(
             row[metric_label(metric)] = round(best_value(result, metric, mode), 1)
         row.update(
             {
-                "timesteps": int(metrics.get(TIMESTEPS, 0) or 0),
+                "timesteps": int(metrics.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0) or 0),
                 "time (s)": round(float(metrics.get("time_total_s", 0) or 0), 1),
                 "status": "error" if result.error else "done" if metrics else "no result",
                 "checkpoint": checkpoint.path if checkpoint else "",

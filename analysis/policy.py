@@ -21,7 +21,7 @@ from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 import envs
-from callbacks.video import CLIPS, WARNINGS, EvalVideo
+from callbacks.eval_video import CLIPS, WARNINGS, EvalVideo
 
 _RUNNER = "env_runner"  # the checkpoint component with the connectors
 _MODULE = "learner_group/learner/rl_module"  # the trained weights, one folder per module

@@ -14,7 +14,7 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
-from callbacks.video import DEFAULT_FPS, Mp4Stream
+from video import DEFAULT_FPS, Mp4Stream
 
 _NAME = re.compile(r"iter_(\d+)_ep(\d+)_return_(-?[\d.]+)\.mp4$")
 

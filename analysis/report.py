@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from analysis.curves import plot_curves, plot_hyperparameters
 from analysis.experiment import (
     EVAL_RETURN,
-    TIMESTEPS,
     Best,
     choose_best,
     flat_config,
@@ -110,8 +110,8 @@ def analyse(
         frame = best.result.metrics_dataframe
         for clip in clips:
             rows = frame[frame["training_iteration"] == clip.iteration]
-            if not rows.empty and TIMESTEPS in rows:
-                clip.timesteps = int(rows[TIMESTEPS].iloc[0])
+            if not rows.empty and NUM_ENV_STEPS_SAMPLED_LIFETIME in rows:
+                clip.timesteps = int(rows[NUM_ENV_STEPS_SAMPLED_LIFETIME].iloc[0])
         if clips:
             progress(f"joining {len(clips)} evaluation videos into the progression reel")
             found.files["progression.mp4"] = progression_reel(clips, out / "progression.mp4")
@@ -120,7 +120,7 @@ def analyse(
     sweep_png = plot_hyperparameters(grid, out / "hyperparameters.png", best.metric, mode)
     if sweep_png:
         found.files["hyperparameters.png"] = sweep_png
-    found.files[REPORT] = write_report(found, grid_size=len(list(grid)), varying=varying_keys(grid))
+    found.files[REPORT] = write_html(found, grid_size=len(list(grid)), varying=varying_keys(grid))
     return found
 
 
@@ -191,7 +191,7 @@ def _rows(pairs: list[tuple[str, Any]]) -> str:
     )
 
 
-def write_report(found: Analysis, *, grid_size: int, varying: list[str]) -> Path:
+def write_html(found: Analysis, *, grid_size: int, varying: list[str]) -> Path:
     """Write the one-file ``report.html`` into the experiment directory."""
     best, files = found.best, found.files
     summary = [

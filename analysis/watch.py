@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
-from analysis.experiment import EVAL_RETURN, TIMESTEPS
+from analysis.experiment import EVAL_RETURN
 from callbacks import RETURN_METRIC
 
 LIVE_CURVES = "live_curves.png"
@@ -85,15 +86,23 @@ def _failed_last(trial: Path) -> bool:
 def plot_live(snap: Snapshot, out: Path) -> Path:
     """Return vs env steps for every trial so far (training, and greedy evaluation dots)."""
     from analysis.curves import plt  # matplotlib (Agg), loaded on the first redraw
+
     fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
     for name, rows in snap.rows.items():
         if not rows:
             continue
         frame = pd.json_normalize(rows, sep="/")
-        if RETURN_METRIC in frame and TIMESTEPS in frame:
-            (line,) = ax.plot(frame[TIMESTEPS], frame[RETURN_METRIC], label=name[:40])
+        if RETURN_METRIC in frame and NUM_ENV_STEPS_SAMPLED_LIFETIME in frame:
+            (line,) = ax.plot(
+                frame[NUM_ENV_STEPS_SAMPLED_LIFETIME], frame[RETURN_METRIC], label=name[:40]
+            )
             if EVAL_RETURN in frame:
-                ax.scatter(frame[TIMESTEPS], frame[EVAL_RETURN], color=line.get_color(), s=14)
+                ax.scatter(
+                    frame[NUM_ENV_STEPS_SAMPLED_LIFETIME],
+                    frame[EVAL_RETURN],
+                    color=line.get_color(),
+                    s=14,
+                )
     ax.set_xlabel("environment steps")
     ax.set_ylabel("return (line: last 100 training episodes; dots: evaluation)")
     ax.grid(alpha=0.3)
@@ -140,7 +149,7 @@ def updates(
                 returns = [r.get(RETURN_METRIC) for r in latest if r.get(RETURN_METRIC) is not None]
                 yield Update(
                     iterations=max((r.get("training_iteration", 0) for r in latest), default=0),
-                    timesteps=sum(int(r.get(TIMESTEPS, 0)) for r in latest),
+                    timesteps=sum(int(r.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)) for r in latest),
                     best_return=max(returns, default=math.nan),
                     curves=curves,
                     video=newest if newest != seen_video else None,

@@ -1,7 +1,9 @@
 """Time to solve CartPole-v1: our default PPO script against SB3 PPO (rl-zoo hyperparameters).
 
 Both run as fresh processes on this machine with the same stop rule (mean return of the
-last 100 training episodes ≥ 450), timed from process start to solved. Runs alternate.
+last 100 training episodes ≥ 450), timed from process start to solved. Runs alternate. Our
+figures come from the trial's result.json: solved is its last row's return, and the time is
+from starting the process to that row being written (the file's modification time).
 
     pip install -e ".[bench]" && python benchmarks/cartpole_time_to_solve.py [--rounds 3]
 """
@@ -12,10 +14,10 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from statistics import median
 
@@ -24,31 +26,27 @@ sys.path.insert(0, str(REPO))  # callbacks/, from a checkout even without the in
 
 
 def run_ours(storage: str, name: str, *extra: str) -> dict:
-    """One run of experiments/cartpole_ppo.py as a user types it; its summary's figures."""
+    """One run of experiments/cartpole_ppo.py as a user types it; figures from its result.json."""
+    from analysis.watch import read_results
+    from callbacks import RETURN_METRIC
+
+    started = time.time()
     proc = subprocess.run(
         [
-            sys.executable,
-            str(REPO / "experiments" / "cartpole_ppo.py"),
-            "--storage",
-            storage,
-            "--name",
-            name,
-            *extra,
+            sys.executable, str(REPO / "experiments" / "cartpole_ppo.py"),
+            "--storage", storage, "--name", name, "--no-report", *extra,
         ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    out = proc.stdout
-    wall = re.search(r"wall time +([\d.]+) s from process start \(training ([\d.]+) s\)", out)
-    steps = re.search(r"timesteps +([\d,]+)", out)
-    if proc.returncode != 0 or not wall:
-        raise SystemExit(f"our run failed:\n{out[-2000:]}\n{proc.stderr[-2000:]}")
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    results = list(Path(storage, name).glob("*/result.json"))
+    if proc.returncode != 0 or not results:
+        raise SystemExit(f"our run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    last = read_results(results[0].parent)[-1]
     return {
-        "solved": ": solved)" in out,
-        "seconds": float(wall.group(1)),
-        "training_s": float(wall.group(2)),
-        "timesteps": int(steps.group(1).replace(",", "")),
+        "solved": last[RETURN_METRIC] >= 450,
+        "seconds": results[0].stat().st_mtime - started,
+        "training_s": last["time_total_s"],
+        "timesteps": last["num_env_steps_sampled_lifetime"],
         "rounds_s": evaluation_rounds(Path(storage) / name),
     }
 
@@ -57,7 +55,7 @@ def evaluation_rounds(experiment: Path) -> list[float]:
     """Seconds each regular evaluation round added to its iteration (beyond the median
     iteration without one), from the trial's result.json; the final round, which runs after
     its iteration's clock stopped, is not among them."""
-    from callbacks.final_evaluation import evaluated_this_iteration
+    from callbacks.final_evaluation import evaluation_return, ran_evaluation
 
     rows = [
         json.loads(line)
@@ -67,7 +65,9 @@ def evaluation_rounds(experiment: Path) -> list[float]:
     interval = rows[0].get("config", {}).get("evaluation_interval") if rows else None
     if not interval:
         return []
-    evaluated = [evaluated_this_iteration(row, interval) for row in rows]
+    evaluated = [
+        ran_evaluation(row["training_iteration"], evaluation_return(row), interval) for row in rows
+    ]
     plain = [row["time_this_iter_s"] for row, ev in zip(rows, evaluated, strict=True) if not ev]
     base = median(plain)
     return [

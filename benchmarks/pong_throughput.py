@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 FRAMESKIP = 4
 
 # RLlib's tuned example (rllib/tuned_examples/ppo/atari_ppo.py, Ray 2.60) on the same env:
-# 64x64 grey, 4 frames stacked by connectors, 1 env runner x 8 envs (as measured in
-# shared/REFERENCE_FIGURES.md: ~915 frames/s with 4 epochs, ~470 with its 10).
+# 64x64 grey, 4 frames stacked by connectors, 1 env runner x 8 envs (its figures on this
+# machine kind: benchmarks/RESULTS.md, "Pong PPO throughput").
 RLLIB_ATARI_PPO = {
     "num_env_runners": 1,
     "num_envs_per_env_runner": 8,
@@ -75,7 +75,7 @@ def one(system: str, seconds: float) -> dict:
     from ray import tune
 
     import envs
-    from experiments import runner
+    from runner.settings import use_learner_threads
 
     spec = importlib.util.spec_from_file_location("pong_ppo", REPO / "experiments" / "pong_ppo.py")
     script = importlib.util.module_from_spec(spec)
@@ -83,7 +83,7 @@ def one(system: str, seconds: float) -> dict:
     config = script.config.copy(copy_frozen=False)
     config.environment(envs.register_env("pong"))
     if system == "ours":
-        config = runner.with_learner_threads(config)  # as the runner does: 2 threads here
+        use_learner_threads(config)  # as the runner does: 2 threads here
     else:
         config.update_from_dict({**RLLIB_ATARI_PPO, "num_epochs": int(system[len("rllib") :])})
     config.reporting(min_time_s_per_iteration=0)

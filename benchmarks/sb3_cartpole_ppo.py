@@ -14,7 +14,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
-from experiments.process_clock import process_start_time  # noqa: E402 (no ray import)
+from runner.process_clock import process_start_time  # noqa: E402 (no ray import)
 
 STOP_RETURN = float(sys.argv[1]) if len(sys.argv) > 1 else 450.0
 MAX_TIMESTEPS = 100_000  # rl-zoo's n_timesteps for CartPole-v1; its lr/clip decay over it

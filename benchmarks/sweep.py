@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,16 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # analysis/, from a checkout even without the install
+
+from analysis.experiment import (  # noqa: E402
+    best_result,
+    flat_config,
+    load_experiment,
+    trials_table,
+    varying_keys,
+)
+
 TUTORIAL_S = 3658  # the tutorial's 20 trials on 12 CPUs
 
 
@@ -37,28 +46,17 @@ def run_sweep(storage: str, scheduler: str, num_samples: int) -> dict:
     seconds = time.time() - started
     if proc.returncode != 0:
         raise SystemExit(f"sweep failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    rows = _table_rows(proc.stdout)
-    best = re.search(r"^best config +(.+)$", proc.stdout, re.M)
+    grid = load_experiment(Path(storage, name))
+    returns = trials_table(grid)["best return"]
+    best = best_result(grid).config or {}  # by the training return, as the summary picks
+    varying = ", ".join(f"{k}={flat_config(best).get(k)}" for k in varying_keys(grid))
     return {
         "scheduler": scheduler,
-        "trials": len(rows),
-        "solved": sum(1 for r in rows if r >= 450),
+        "trials": len(returns),
+        "solved": int((returns >= 450).sum()),
         "seconds": seconds,
-        "best config": best.group(1) if best else "?",
+        "best config": varying,
     }
-
-
-def _table_rows(out: str) -> list[float]:
-    """The best-return column of the printed trials table."""
-    lines = out.splitlines()
-    header = next(i for i, line in enumerate(lines) if " best return " in line and "trial" in line)
-    column = lines[header].index("best return") + len("best return")
-    returns = []
-    for line in lines[header + 1 :]:
-        if not line.strip() or not re.match(r"^\s*\w{5}_\d{5}", line):
-            break
-        returns.append(float(line[:column].split()[-1]))
-    return returns
 
 
 def main() -> None:

@@ -1,7 +1,10 @@
-"""RLlib callbacks that observe training and never change it."""
+"""RLlib callbacks the runner adds to every experiment: the return window the stop rule
+reads, evaluation videos, a final evaluation round when a stop rule is met, and torch
+threads for a learner in the trial's own process. The last two act on training (one more
+``evaluate()``, the learner's thread count); the others only observe it."""
 
 from callbacks.episode_returns import RETURN_METRIC, EpisodeReturnWindow
+from callbacks.eval_video import EvalVideo
 from callbacks.final_evaluation import FinalEvaluation
-from callbacks.video import EvalVideo
 
 __all__ = ["RETURN_METRIC", "EpisodeReturnWindow", "EvalVideo", "FinalEvaluation"]

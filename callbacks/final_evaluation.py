@@ -27,7 +27,8 @@ class FinalEvaluation(RLlibCallback):
 
     def on_train_result(self, *, algorithm, result: dict, **kwargs: Any) -> None:
         interval = algorithm.config.evaluation_interval
-        if not interval or evaluated_this_iteration(result, interval):
+        iteration = result.get("training_iteration", 0)
+        if not interval or ran_evaluation(iteration, evaluation_return(result), interval):
             return
         if not any(_reached(result.get(key), goal) for key, goal in self.stop.items()):
             return
@@ -41,18 +42,26 @@ class FinalEvaluation(RLlibCallback):
                 )
 
 
-def evaluated_this_iteration(result: dict, interval: int) -> bool:
-    """Whether ``result`` holds a fresh evaluation round.
+def ran_evaluation(
+    iteration: int, eval_return: Any, interval: int | None, last_iteration: int | None = None
+) -> bool:
+    """Whether ``iteration`` ran an evaluation round; ``eval_return`` is its result's
+    ``evaluation/env_runners/episode_return_mean``.
 
-    RLlib evaluates in iteration i when i is a multiple of ``evaluation_interval``. It
-    carries an ``evaluation`` entry in every result: NaN statistics in iterations without a
-    round, except the one right after a round, which repeats that round's figures.
+    RLlib evaluates in iteration i when i is a multiple of ``evaluation_interval``, and
+    ``FinalEvaluation`` in the ``last_iteration``. RLlib carries evaluation statistics in
+    every result: NaN in iterations without a round, except the one right after a round,
+    which repeats that round's figures; so the statistics alone do not tell.
     """
-    if result.get("training_iteration", 0) % interval:
+    if not isinstance(eval_return, (int, float)) or math.isnan(eval_return):
         return False
+    return not interval or iteration % interval == 0 or iteration == last_iteration
+
+
+def evaluation_return(result: dict) -> Any:
+    """A (nested) result's greedy evaluation return: NaN or missing where none was reported."""
     runners = (result.get(EVALUATION_RESULTS) or {}).get(ENV_RUNNER_RESULTS) or {}
-    value = runners.get(EPISODE_RETURN_MEAN)
-    return isinstance(value, (int, float)) and not math.isnan(value)
+    return runners.get(EPISODE_RETURN_MEAN)
 
 
 def _reached(value: Any, goal: float) -> bool:

@@ -18,13 +18,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
-from experiments.connect import start_local_ray_early  # noqa: E402 (imports Ray, not RLlib)
+from runner import start_local_ray_early  # noqa: E402 (imports Ray, not RLlib)
 
 if __name__ == "__main__":
     start_local_ray_early()  # the local Ray comes up while RLlib imports below
 
+from ray import tune  # noqa: E402
+
 from algorithms.pg import PGConfig  # noqa: E402
-from experiments.runner import TUTORIAL_SWEEP, run  # noqa: E402
+from runner import run  # noqa: E402
 
 config = (
     PGConfig()
@@ -41,8 +43,16 @@ config = (
     .rl_module(model_config={"fcnet_hiddens": [64, 64], "fcnet_activation": "tanh"})
     .reporting(min_time_s_per_iteration=0)
 )
+STOP_RETURN = 450
 
-SWEEP = TUTORIAL_SWEEP  # the RLlib tutorial's grid (experiments/runner.py)
+# --sweep: the RLlib tutorial's grid (as in cartpole_ppo.py), 2 × 2 × --num-samples trials;
+# an unsolved trial stops after SWEEP_BUDGET steps.
+SWEEP = {
+    "fcnet_hiddens": tune.grid_search([[32], [64]]),
+    "fcnet_activation": tune.grid_search(["linear", "relu"]),
+    "lr": tune.uniform(1e-5, 1e-2),
+}
+SWEEP_BUDGET = 200_000
 
 if __name__ == "__main__":
-    run(config, stop_return=450, sweep=SWEEP, sweep_budget=200_000)
+    run(config, stop_return=STOP_RETURN, sweep=SWEEP, sweep_budget=SWEEP_BUDGET)

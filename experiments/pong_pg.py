@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
 from algorithms.pg import PGConfig  # noqa: E402
-from experiments.runner import run  # noqa: E402
+from runner import run  # noqa: E402
 
 config = (
     PGConfig()
@@ -42,9 +42,10 @@ config = (
     .rl_module(model_config={"fcnet_hiddens": [200], "fcnet_activation": "relu"})
     .reporting(min_time_s_per_iteration=0)
 )
+STOP_RETURN = 18
 
 # --smoke: batches of 2 episodes, so two iterations take seconds.
 SMOKE = {"episodes_per_batch": 2, "num_envs_per_env_runner": 2}
 
 if __name__ == "__main__":
-    run(config, stop_return=18, smoke=SMOKE)
+    run(config, stop_return=STOP_RETURN, smoke=SMOKE)

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from ray.rllib.algorithms.ppo import PPOConfig  # noqa: E402
 
 from envs.pong import frame_stacking_connectors  # noqa: E402
-from experiments.runner import run  # noqa: E402
+from runner import run  # noqa: E402
 
 stacking = frame_stacking_connectors(num_frames=4)
 
@@ -72,6 +72,7 @@ config = (
     )
     .reporting(min_time_s_per_iteration=0)
 )
+STOP_RETURN = 18
 
 # --smoke: small batches sampled in the trial's own process, so two iterations take seconds.
 SMOKE = {
@@ -82,4 +83,4 @@ SMOKE = {
 }
 
 if __name__ == "__main__":
-    run(config, stop_return=18, smoke=SMOKE)
+    run(config, stop_return=STOP_RETURN, smoke=SMOKE)

@@ -1,4 +1,4 @@
-"""experiments/deferred_dynamo.py: training without importing torch._dynamo, compiling still works.
+"""runner/deferred_dynamo.py: training without importing torch._dynamo, compiling still works.
 
 Each check runs in a fresh interpreter: the stand-in lives in sys.modules.
 """
@@ -14,7 +14,7 @@ from conftest import REPO
 TRAIN = """
 import sys
 import torch
-import experiments.deferred_dynamo as deferred
+import runner.deferred_dynamo as deferred
 
 def train(steps=5):
     torch.manual_seed(0)

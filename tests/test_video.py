@@ -173,7 +173,7 @@ def test_missing_xvfb_is_a_one_line_warning_and_training_goes_on(tmp_path):
 
 
 def test_odd_frame_sizes_are_padded_to_what_h264_yuv420p_accepts(tmp_path):
-    from callbacks.video import Mp4Stream
+    from video import Mp4Stream
 
     stream = Mp4Stream(str(tmp_path / "odd.mp4"), width=161, height=101, fps=30)
     for shade in range(0, 250, 10):
@@ -197,7 +197,7 @@ def test_the_iteration_that_stops_training_gets_its_own_evaluation_video(ray_ses
 def test_pygame_frames_read_from_the_surface_equal_what_render_returns():
     # CartPole's frames are read straight from pygame's surface (gymnasium's own copy is
     # ~1 ms a frame): they must be the very pixels render() gives, in every state.
-    from callbacks.video import _SURFACE_READS, as_rgb, video_frame
+    from video.frames import _SURFACE_READS, as_rgb, video_frame
 
     env = make_env("CartPole-v1")
     env.reset(seed=3)
@@ -218,7 +218,7 @@ def test_the_mp4_shows_the_colours_render_returns(tmp_path):
     # Frames reach ffmpeg as yuv420p converted from pygame's B, G, R bytes: decoded back,
     # they must match render(), pole and axle colours included (~48 dB; swapped red and
     # blue, on CartPole's few coloured pixels, measured 32.7 dB).
-    from callbacks.video import Mp4Stream, video_frame
+    from video import Mp4Stream, video_frame
 
     env = make_env("CartPole-v1")
     env.reset(seed=5)
@@ -245,7 +245,7 @@ def test_the_mp4_shows_the_colours_render_returns(tmp_path):
 
 
 def test_envs_without_a_pygame_surface_keep_their_own_render():
-    from callbacks.video import _SURFACE_READS, as_rgb, video_frame
+    from video.frames import _SURFACE_READS, as_rgb, video_frame
 
     env = make_env("pong")
     env.reset(seed=0)

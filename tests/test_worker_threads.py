@@ -1,8 +1,8 @@
 """Torch in every actor of a local Ray of ours uses the CPUs Ray gave that actor.
 
-Our workers import torch before they take an actor (experiments/connect.py preloads it), so
+Our workers import torch before they take an actor (runner/connect.py preloads it), so
 torch had a thread per core in every actor: 8 one-CPU env runners on a 16-core machine
-returned no sample in 60 s (benchmarks/RESULTS.md). experiments/worker.py fixes that.
+returned no sample in 60 s (benchmarks/RESULTS.md). runner/patches.py fixes that.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from conftest import REPO
 CODE = """
 import os, sys
 import ray
-from experiments.connect import connect_ray, worker_preload
+from runner.connect import connect_ray, worker_preload
 
 connect_ray(None, False, preimport=worker_preload("ray.rllib.algorithms.ppo"), prestart=2)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import weakref
 from typing import Any
 
 import numpy as np
@@ -24,190 +23,15 @@ import ray
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EVALUATION_RESULTS
 
-from callbacks import virtual_display
+from runner.patches import tune_trial_storage
+from video import DEFAULT_FPS, Mp4Stream, virtual_display
+from video.frames import video_frame
+from video.mp4 import remove_file
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FPS = 30
 CLIPS = "video_clips"  # per-episode dicts with the MP4 bytes, consumed on the algorithm side
 WARNINGS = "video_warnings"  # warning texts, consumed on the algorithm side
-
-
-class Mp4Stream:
-    """Frames in, H.264/yuv420p MP4 out, encoded as they come (imageio-ffmpeg).
-
-    Each frame is converted to yuv420p here (OpenCV, ~0.08 ms for 600x400) and written into
-    ffmpeg's pipe, widened to 1 MiB so that a few frames wait there while ffmpeg encodes on
-    the other core; memory stays flat however long the episode. ffmpeg's own RGB conversion
-    cost it more than the encoding itself (0.33 s of CPU for a 500-frame CartPole episode,
-    against 0.16 s with yuv420p in), and yuv420p is half the bytes. No feeder thread: its
-    turns at the GIL slowed the env's own rendering from 0.11 to 0.19 s an episode, more
-    than writing here costs (a 500-frame CartPole video 0.35-0.49 s with the thread,
-    0.30-0.37 s without, 4 alternating runs each).
-    """
-
-    def __init__(self, path: str, width: int, height: int, fps: float) -> None:
-        import imageio_ffmpeg
-
-        self.path = path
-        self.size = (width + width % 2, height + height % 2)  # yuv420p needs even sides
-        self.frames = 0
-        self._writer = imageio_ffmpeg.write_frames(
-            path,
-            self.size,
-            fps=fps,
-            codec="libx264",
-            pix_fmt_in="yuv420p",
-            pix_fmt_out="yuv420p",
-            macro_block_size=1,  # keep the env's own frame size (even sides suffice)
-            quality=None,
-            # One x264 thread: on 2 cores its default three contended with the env for the
-            # core that renders (ffmpeg's CPU per CartPole video 0.29-0.44 s -> 0.27-0.32 s).
-            output_params=["-crf", "23", "-preset", "ultrafast", "-threads", "1"],
-            ffmpeg_log_level="error",
-        )
-        self._writer.send(None)  # start ffmpeg
-        _widen_pipe(self._writer)
-        self._error: BaseException | None = None
-
-    def add(self, frame: np.ndarray, layout: str = "rgb") -> None:
-        """Encode an (H, W, 3) RGB frame (RGBA is cut to RGB), or with ``layout="bgrx"`` an
-        (H, W, 4) one in pygame's 32-bit B, G, R, unused byte order."""
-        import cv2
-
-        if self._error is not None:
-            raise RuntimeError(f"encoder failed: {self._error}")
-        if layout == "bgrx":
-            pixels, conversion = np.ascontiguousarray(frame, np.uint8), cv2.COLOR_BGRA2YUV_I420
-        else:
-            pixels = np.ascontiguousarray(frame[..., :3], dtype=np.uint8)
-            conversion = cv2.COLOR_RGB2YUV_I420
-        height, width = pixels.shape[:2]
-        if (width, height) != self.size:  # odd sides: pad by one black pixel
-            pixels = np.pad(pixels, ((0, self.size[1] - height), (0, self.size[0] - width), (0, 0)))
-        try:
-            self._writer.send(cv2.cvtColor(pixels, conversion))
-        except BaseException as err:  # ffmpeg gone: this frame and every later one fail
-            self._error = err
-            raise RuntimeError(f"encoder failed: {err}") from None
-        self.frames += 1
-
-    def finish(self) -> bytes:
-        """Close the encoder and return the MP4's bytes (the temporary file is removed)."""
-        try:
-            self._writer.close()
-            if self._error is not None:
-                raise RuntimeError(f"encoder failed: {self._error}")
-            with open(self.path, "rb") as mp4:
-                return mp4.read()
-        finally:
-            _remove(self.path)
-
-    def abort(self) -> None:
-        try:
-            self._writer.close()
-        except Exception:  # an encoder that already failed has nothing left to close
-            pass
-        _remove(self.path)
-
-
-# Linux's F_SETPIPE_SZ. A pipe holds 64 KiB by default, so each CartPole frame (720 KB in
-# RGB, 360 KB in yuv420p) took many wake-ups of writer and ffmpeg; at the limit unprivileged
-# processes may ask for (/proc/sys/fs/pipe-max-size, 1 MiB by default), a frame goes in one
-# write and a few wait there while ffmpeg encodes. Measured with a Python loop that sends
-# 500 RGB frames: +0.45 s of the loop's time with 64 KiB, +0.1 s with 1 MiB
-# (benchmarks/RESULTS.md).
-_F_SETPIPE_SZ = 1031
-PIPE_BYTES = 1 << 20
-
-
-def _widen_pipe(writer: Any) -> None:
-    """Enlarge the pipe into imageio-ffmpeg's ffmpeg process, where the OS allows it."""
-    try:
-        import fcntl
-
-        process = writer.gi_frame.f_locals["p"]  # write_frames' own Popen, once started
-        fcntl.fcntl(process.stdin.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
-    except Exception:  # not Linux, a limit below 1 MiB, another imageio-ffmpeg: as it was
-        pass
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
-# Envs drawn with pygame (gymnasium's classic control) whose frame we read straight from the
-# pygame surface: unwrapped env -> whether that reads the same frame as render() does.
-_SURFACE_READS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _surface_frame(env: Any) -> np.ndarray:
-    """Draw a pygame-rendered env and return its surface's pixels as they lie in memory:
-    (H, W, 4), bytes B, G, R and one unused (pygame's 32-bit layout on little-endian).
-
-    gymnasium's classic-control envs end ``render()`` with a numpy copy of the transposed
-    surface that costs ~1 ms of CartPole's 1.3 ms a frame (600x400); with a render mode that
-    is neither "human" nor "rgb_array" they only draw (~0.2 ms), and a copy of the surface's
-    buffer takes ~0.02 ms (pygame's ``tobytes`` to RGB took 0.27 ms). The encoder converts
-    this layout to yuv420p as cheaply as RGB.
-    """
-    mode = env.render_mode
-    env.render_mode = "draw-only"
-    try:
-        env.render()
-    finally:
-        env.render_mode = mode
-    width, height = env.screen.get_size()
-    return np.frombuffer(env.screen.get_buffer().raw, np.uint8).reshape(height, width, 4)
-
-
-def _render(env: Any) -> tuple[np.ndarray | None, str]:
-    """``env.render()`` (layout "rgb"), or where it reads the same picture, the surface's
-    pixels (layout "bgrx", see _surface_frame)."""
-    base = env.unwrapped
-    try:
-        fast = _SURFACE_READS.get(base)
-    except TypeError:  # an env that cannot be weakly referenced
-        return env.render(), "rgb"
-    if fast:
-        return _surface_frame(base), "bgrx"
-    frame = env.render()
-    if fast is None:  # first frame of this env: use the surface only if it reads the same
-        fast = False
-        if frame is not None and getattr(base, "render_mode", None) == "rgb_array":
-            if "pygame" in type(getattr(base, "screen", None)).__module__:
-                try:
-                    fast = bool(np.array_equal(as_rgb(_surface_frame(base), "bgrx"), frame))
-                except Exception:  # another pixel format or row padding: reshape fails
-                    fast = False
-        _SURFACE_READS[base] = fast
-    return frame, "rgb"
-
-
-def video_frame(env: Any, env_index: int) -> tuple[np.ndarray, str]:
-    """Sub-env ``env_index``'s frame of RLlib's (vectorised) env, as ``Mp4Stream.add``
-    takes it: (pixels, layout), layout "rgb" or "bgrx"."""
-    sub_envs = getattr(env, "envs", None)
-    layout = "rgb"
-    if sub_envs is not None:  # gymnasium SyncVectorEnv
-        frame, layout = _render(sub_envs[env_index])
-    elif hasattr(env, "call"):  # AsyncVectorEnv: each sub-env renders in its own process
-        frame = env.call("render")[env_index]
-    else:
-        frame = env.render()
-    if frame is None or np.ndim(frame) != 3:
-        raise RuntimeError(
-            "render() returned no RGB frame; build the env with render_mode='rgb_array'"
-        )
-    return np.asarray(frame), layout
-
-
-def as_rgb(pixels: np.ndarray, layout: str) -> np.ndarray:
-    """A frame from ``video_frame`` as (H, W, 3) RGB (a view, no copy)."""
-    return pixels[..., 2::-1] if layout == "bgrx" else pixels
 
 
 class EvalVideo(RLlibCallback):
@@ -253,7 +77,7 @@ class EvalVideo(RLlibCallback):
             stream = Mp4Stream(path, width, height, fps)
             stream.add(*frame)
         except Exception as err:
-            _remove(path)
+            remove_file(path)
             self._warn(metrics_logger, f"cannot start the MP4 encoder: {err}")
             return
         self._streams[episode.id_] = (self._started - 1, stream)
@@ -317,7 +141,7 @@ class EvalVideo(RLlibCallback):
             return video_frame(env, env_index)
         except Exception as err:
             # "auto": a render that fails without an X display gets one, then one more try.
-            if not (self.virtual_display == "auto" and not os.environ.get("DISPLAY")):
+            if not virtual_display.needs_display(self.virtual_display):
                 self._warn(metrics_logger, f"render failed: {err}")
                 return None
         if not self._need_display(metrics_logger):
@@ -381,7 +205,7 @@ def _as_list(value: Any) -> list:
 
 def write_trial_file(algorithm, relative: str, data: bytes) -> str:
     """Write ``data`` under the trial directory (local or remote storage); return its path."""
-    storage = getattr(algorithm, "_storage", None)
+    storage = tune_trial_storage(algorithm)
     if storage is not None:  # running under Tune: write where Tune keeps this trial
         fs, trial = storage.storage_filesystem, storage.trial_fs_path
         path = f"{trial}/{relative}"

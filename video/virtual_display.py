@@ -57,11 +57,6 @@ def stop_virtual_display() -> None:
         _display = None
 
 
-def display_pid() -> int | None:
-    """The Xvfb process id of this process's virtual display, if one runs."""
-    return _display.pid if _display is not None else None
-
-
 def _watch(owner_pid: int, xvfb_pid: int) -> None:
     # Ray may SIGKILL its workers, skipping atexit; this watchdog (its own session, so it
     # outlives us) kills Xvfb within a second of the owner's death.

@@ -1,7 +1,7 @@
 """The command line every experiment script shares, and the checks that need no RLlib.
 
 Light on purpose (argparse, gymnasium's registry): ``start_local_ray_early`` parses and checks
-the command line with it before the script imports RLlib, and the runner does the rest.
+the command line with it before the script imports RLlib; runner/settings.py does the rest.
 """
 
 from __future__ import annotations
@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import uuid
-from datetime import datetime
-from pathlib import Path
 from typing import Any, NoReturn
 
 import envs
 
 SMOKE_ITERATIONS = 2
+DEFAULT_EVAL_INTERVAL = 20  # where the script's config sets no evaluation_interval
 
 
 class UsageError(Exception):
@@ -43,15 +41,14 @@ def build_parser(
     config: Any = None,
     stop_return: float | None = None,
     *,
-    eval_interval: int = 20,
     quiet: bool = False,
 ) -> argparse.ArgumentParser:
     """The command line every experiment script shares.
 
-    ``config``: the script's AlgorithmConfig, whose values are the defaults of the scale flags
-    and ``--env``; without it those default to None (``start_local_ray_early`` parses the
-    command line before RLlib is imported). ``quiet``: errors raise ``UsageError`` instead of
-    printing and exiting.
+    ``config``: the script's AlgorithmConfig, whose values are the defaults of the scale flags,
+    ``--env`` and ``--eval-interval``; without it those default to None
+    (``start_local_ray_early`` parses the command line before RLlib is imported).
+    ``quiet``: errors raise ``UsageError`` instead of printing and exiting.
     """
     parser = (_QuietParser if quiet else _Parser)(
         prog=prog,
@@ -117,7 +114,7 @@ def build_parser(
     video.add_argument(
         "--eval-interval",
         type=int,
-        default=eval_interval,
+        default=_default(config, "evaluation_interval") or DEFAULT_EVAL_INTERVAL,
         help="evaluate every N iterations, and once at the end (0: never)",
     )
     video.add_argument(
@@ -238,7 +235,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--gpus must be ≥ 0, got {args.gpus}")
     if (args.learners or 0) >= 2 and (args.gpus or 0) % 1:
         # Ray packs fractions onto one GPU, and torch's NCCL backend then refuses the second
-        # learner ("Duplicate GPU detected"; seen on an H100, benchmarks/RESULTS.md).
+        # learner ("Duplicate GPU detected"; seen on an H100, benchmarks/HISTORY.md).
         raise UsageError(
             f"--gpus {args.gpus:g} with --learners {args.learners}: learners that share a GPU "
             f"cannot train together (NCCL refuses); give each a whole GPU (--gpus 1) or "
@@ -262,56 +259,3 @@ def check_args(args: argparse.Namespace) -> None:
 def check_lr(lr: Any) -> None:
     if isinstance(lr, (int, float)) and lr <= 0:
         raise UsageError(f"lr must be > 0, got {lr}")
-
-
-JOB_STORAGE = "rayrl-results"  # under $HOME: --storage's default inside a Ray job
-
-
-def inside_ray_job() -> bool:
-    """Whether this driver was started by ``ray job submit`` (Ray hands it the job's config)."""
-    return bool(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"))
-
-
-def check_storage(storage: str) -> str:
-    """Create ``storage`` if needed and prove it is writable; return it as an absolute path."""
-    if "://" in storage:  # s3://, gs://, ... : Tune's pyarrow filesystem checks these itself
-        return storage
-    path = Path(storage).expanduser().absolute()
-    probe = path / f".write-test-{uuid.uuid4().hex}"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise UsageError(f"--storage {storage} is not writable ({err.strerror or err})") from None
-    return str(path)
-
-
-def experiment_path(storage: str, script: str, name: str | None, resume: bool) -> tuple[str, bool]:
-    """Pick the experiment directory; return (name, exists). ``UsageError`` when it cannot."""
-    if "://" in storage:
-        if resume and not name:
-            raise UsageError("--resume with remote --storage needs --name")
-        return name or f"{script}_{datetime.now():%Y-%m-%d_%H-%M-%S}", resume
-    root = Path(storage)
-    if resume:
-        from ray.tune import Tuner  # ~0.7 s of imports, only where needed
-
-        if name is None:
-            candidates = sorted(
-                (p for p in root.glob(f"{script}_*") if Tuner.can_restore(p)),
-                key=lambda p: p.stat().st_mtime,
-            )
-            if not candidates:
-                raise UsageError(f"no {script} experiment to resume in {storage}; pass --name")
-            return candidates[-1].name, True
-        if not Tuner.can_restore(root / name):
-            raise UsageError(f"no experiment to resume at {root / name}")
-        return name, True
-    if name is None:
-        return f"{script}_{datetime.now():%Y-%m-%d_%H-%M-%S}", False
-    if (root / name).exists():
-        raise UsageError(
-            f"{root / name} already exists; add --resume to continue it or pick another --name"
-        )
-    return name, False

@@ -1,48 +1,46 @@
 """Connecting to Ray: a local Ray of our own on 127.0.0.1 (the default), or a cluster.
 
-Light on purpose (it imports Ray, not RLlib): a CartPole script calls
-``start_local_ray_early`` before it imports RLlib, so that the local Ray, and the worker that
-will run the trial, come up while the script is still importing (benchmarks/RESULTS.md).
+Light on purpose (it imports Ray, not RLlib): a script whose one trial samples, evaluates and
+learns in its own process may call ``start_local_ray_early`` before it imports RLlib, so that
+the local Ray, and the worker that will run the trial, come up while the script is still
+importing (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import ray
-from ray._private import ray_constants
 
 import envs
-from experiments.cli import (
-    UsageError,
-    build_parser,
-    check_args,
-    check_storage,
-    experiment_path,
-    inside_ray_job,
-)
-from experiments.worker import PREIMPORT  # importing it also quiets routine logs here
+from runner import patches
+from runner.cli import UsageError, build_parser, check_args
+from runner.storage import check_storage, experiment_path, inside_ray_job
+from runner.worker import PREIMPORT  # importing it also quiets routine logs here
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 USAGE_STATS = "RAY_USAGE_STATS_ENABLED"  # off for a local Ray of ours
-_SINGLE_MACHINE = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR  # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER
-# Tune starts every trial actor with this env var as its runtime_env (see _trial_env_inherited).
+# Tune starts every trial actor with this env var as its runtime_env; our workers inherit it.
 _TUNE_TRIAL_ENV = {"PL_DISABLE_FORK": "1"}
-_PRESTART_FLAG = "--num_prestart_python_workers="
 
 _local_ray_started = False  # a local Ray of ours, started by this process
+_started_early = False  # by start_local_ray_early, for one trial in its own process
 
 
 def start_local_ray_early(argv: Sequence[str] | None = None) -> None:
     """Start the local Ray now, if the command line is good and runs one trial that samples
-    in its own process; else do nothing and leave it all to the runner.
+    in its own process; else do nothing and leave it all to ``run()``.
 
-    Called by a script before it imports RLlib (~3 s): Ray's processes start, and the worker
+    The contract: call it only from a script whose config samples, evaluates and learns in
+    the trial's own process (no remote env runners, evaluation runners or learners): the
+    flags are all it can see before RLlib is imported. ``run()`` checks the config against
+    it and stops with a RuntimeError naming the script where they disagree.
+
+    Called by a script before it imports RLlib (seconds): Ray's processes start, and the worker
     that will run the trial imports the script's modules while the script still imports.
     Only the checks that need no RLlib run here (values, ``--env`` built and stepped once,
     ``--storage``, ``--name``/``--resume``); any problem, or ``--help``, or ``--config``
@@ -71,13 +69,15 @@ def start_local_ray_early(argv: Sequence[str] | None = None) -> None:
     ours = script.resolve().parent == REPO_ROOT / "experiments"
     modules = worker_preload(*([f"experiments.{script.stem}"] if ours else []))
     _start_local(args.dashboard, modules, threads=None, prestart=1)
+    global _started_early
+    _started_early = True
 
 
 def worker_preload(*modules: str) -> list[str]:
     """What every worker of a run imports as it starts, before it takes work: ours (quiet
-    logs; ``torch._dynamo`` deferred until something compiles, see
-    experiments/deferred_dynamo.py), then ``modules``."""
-    return ["experiments.worker", "experiments.deferred_dynamo", *modules]
+    logs; ``torch._dynamo`` deferred until something compiles, see runner/patches.py), then
+    ``modules``."""
+    return ["runner.worker", "runner.deferred_dynamo", *modules]
 
 
 def connect_ray(
@@ -91,20 +91,27 @@ def connect_ray(
 
     ``preimport`` names modules that every worker imports as soon as it starts; ``threads``
     caps torch's threads in every worker (OMP_NUM_THREADS); ``prestart``: how many workers a
-    local Ray starts ahead of time (Ray's default: one per CPU).
+    local Ray starts ahead of time (Ray's default: one per CPU; 1 means one trial that does
+    everything in its own process).
     """
+    if _started_early and prestart != 1:
+        raise RuntimeError(
+            f"{Path(sys.argv[0]).name} calls start_local_ray_early(), but its config starts "
+            "remote env runners, evaluation runners or learners: remove that call"
+        )
     if not ray.is_initialized():
         if address:
             _join(address, preimport, _worker_env(threads))
             return
         _start_local(dashboard, preimport, threads, prestart)
     if _local_ray_started:
-        _trial_env_inherited()
+        patches.trials_take_prestarted_workers()
 
 
 def _worker_env(threads: int | None) -> dict[str, str]:
     return {
         **({"OMP_NUM_THREADS": str(threads)} if threads else {}),
+        **({patches.SWITCH: os.environ[patches.SWITCH]} if patches.SWITCH in os.environ else {}),
         # pygame (CartPole's renderer) would probe for a sound card and log ALSA errors.
         "SDL_AUDIODRIVER": "dummy",
         "PYGAME_HIDE_SUPPORT_PROMPT": "1",
@@ -113,7 +120,7 @@ def _worker_env(threads: int | None) -> dict[str, str]:
 
 def _join(address: str, preimport: Sequence[str], env_vars: dict[str, str]) -> None:
     runtime_env: dict[str, Any] = {
-        "worker_process_setup_hook": "experiments.worker.prepare",
+        "worker_process_setup_hook": "runner.worker.prepare",
         "env_vars": {**env_vars, PREIMPORT: ",".join(preimport)},
     }
     # Inside `ray job submit` the job already ships the working dir to every worker; a
@@ -143,16 +150,12 @@ def _start_local(
     os.environ.update(_worker_env(threads))
     for key, value in _TUNE_TRIAL_ENV.items():
         os.environ.setdefault(key, value)
-    # Ray turns _node_ip_address="127.0.0.1" into the machine's reachable IP and then binds
-    # its servers to every interface; its single-machine mode (made for macOS and Windows)
-    # keeps them all on 127.0.0.1. Checked by tests/test_security.py.
-    os.environ[_SINGLE_MACHINE] = "0"  # for the processes Ray starts
-    ray_constants.ENABLE_RAY_CLUSTER = False  # read by this process at ray.init
+    patches.keep_ray_on_loopback()  # checked by tests/test_security.py
     # Ray reports usage statistics to its makers by default; a Ray of ours sends nothing.
     os.environ.setdefault(USAGE_STATS, "0")
     # address="local" starts a new Ray; a bare ray.init() would join whatever
     # /tmp/ray/ray_current_cluster names, even a dead cluster.
-    with _without_dashboard(unless=dashboard), _prestarted_workers(prestart):
+    with patches.lean_ray_start(dashboard, prestart):
         ray.init(
             address="local",
             _node_ip_address="127.0.0.1",
@@ -163,87 +166,3 @@ def _start_local(
             _system_config={"preload_python_modules": list(preimport)},
         )
     _local_ray_started = True
-
-
-def _trial_env_inherited() -> None:
-    """Let Tune's trial actors take the workers Ray started ahead of time.
-
-    Tune starts every trial actor with ``runtime_env={"env_vars": {"PL_DISABLE_FORK": "1"}}``
-    (for PyTorch Lightning), so each trial waited for a fresh worker to start and import
-    RLlib and torch (~5 s). Our local Ray's workers already have these variables, inherited
-    from this process (``_start_local``); Tune's copy is dropped where the values agree.
-    ``DEFAULT_ENV_VARS`` is Tune's private API: where it is missing, trials start as before.
-    """
-    try:
-        from ray.tune.execution import class_cache
-
-        defaults = class_cache.DEFAULT_ENV_VARS
-    except (ImportError, AttributeError):
-        return
-    for key, value in list(defaults.items()):
-        if os.environ.get(key) == value:
-            del defaults[key]
-
-
-@contextlib.contextmanager
-def _without_dashboard(unless: bool) -> Iterator[None]:
-    """Start a local Ray without the dashboard's processes, unless the user asked for them.
-
-    - Without ``include_dashboard`` Ray 2.60 still starts the dashboard's process, to run
-      only its usage-statistics module (which we switch off), and ``ray.init`` waits for it
-      before it starts the raylet: ~1 s of every start (4.5 s -> 3.5 s, measured).
-    - The raylet registers only once its dashboard agent has started; Ray starts that agent
-      in full (HTTP server, metrics export, job agent) unless the dashboard's dependencies
-      fail to import, and imports them in this process to find out (0.6 s). As "minimal",
-      the agent starts sooner: ``ray.init`` 2.9-3.0 s against 3.5-4.6 s (3 runs each).
-
-    Nothing this suite uses on a local Ray needs either (Ray's job server, state API and
-    metrics live there). ``Node.start_api_server`` and ``get_dashboard_dependency_error`` are
-    private API: where they are missing, Ray starts as it always did.
-    """
-    from ray._private import utils
-    from ray._private.node import Node
-
-    originals = (
-        getattr(Node, "start_api_server", None),
-        getattr(utils, "get_dashboard_dependency_error", None),
-    )
-    if unless or None in originals or os.environ.get(USAGE_STATS) != "0":
-        yield
-        return
-    Node.start_api_server = lambda self, **kwargs: None
-    utils.get_dashboard_dependency_error = lambda: ImportError("no dashboard asked for")
-    try:
-        yield
-    finally:
-        Node.start_api_server, utils.get_dashboard_dependency_error = originals
-
-
-@contextlib.contextmanager
-def _prestarted_workers(count: int | None) -> Iterator[None]:
-    """Have the raylet start ``count`` workers ahead of time instead of one per CPU.
-
-    Each one imports the preloaded modules (RLlib, torch: ~4 s of CPU); a run of one trial
-    uses one, and on 2 cores a second competes with the script and the trial for CPU while
-    they start. Ray passes the count on the raylet's command line (``services.start_raylet``,
-    private API): where that changes, Ray starts its default.
-    """
-    from ray._private import services
-
-    original = services.start_ray_process
-    if count is None:
-        yield
-        return
-
-    def start_ray_process(command, *args, **kwargs):
-        command = [
-            f"{_PRESTART_FLAG}{count}" if str(part).startswith(_PRESTART_FLAG) else part
-            for part in command
-        ]
-        return original(command, *args, **kwargs)
-
-    services.start_ray_process = start_ray_process
-    try:
-        yield
-    finally:
-        services.start_ray_process = original

@@ -24,14 +24,15 @@ from numbers import Number
 from pathlib import Path
 from typing import Any
 
-from ray._private.dict import flatten_dict
 from ray.train import Checkpoint
-from ray.train._internal.checkpoint_manager import _insert_into_sorted_list
-from ray.train._internal.session import _TrainingResult
 from ray.tune.result import DEBUG_METRICS
-from ray.tune.trainable.metadata import _TrainingRunMetadata  # a trial's checkpoint bookkeeping
+from ray.tune.utils import flatten_dict
 
 from analysis.watch import read_results
+from runner.patches import tune_bookkeeping
+
+# A trial's checkpoint bookkeeping, Tune's private classes (listed in runner/patches.py).
+TrainingRunMetadata, TrainingResult, insert_into_sorted_list = tune_bookkeeping()
 
 ENDED = ("TERMINATED", "ERROR")
 
@@ -58,7 +59,7 @@ def reconcile(experiment: Path) -> list[str]:
 def _reconcile_trial(experiment: Path, trial: dict, entry: list) -> str | None:
     """Mend one trial's saved state (``entry``: its two JSON strings) and say what changed:
     None if nothing did, "" if only forgotten checkpoints that were not its latest."""
-    metadata = _TrainingRunMetadata.from_json_state(entry[1])
+    metadata = TrainingRunMetadata.from_json_state(entry[1])
     manager = metadata.checkpoint_manager
     trial_dir = experiment / trial.get("relative_logdir", "")
     said = []
@@ -82,7 +83,7 @@ def _reconcile_trial(experiment: Path, trial: dict, entry: list) -> str | None:
     score = manager.checkpoint_config.checkpoint_score_attribute
     for result in found:  # as Tune's register_checkpoint() files them, deleting nothing
         if score in result.metrics:
-            _insert_into_sorted_list(kept, result, key=manager._get_checkpoint_score)
+            insert_into_sorted_list(kept, result, key=manager._get_checkpoint_score)
         else:
             kept.append(result)
     newest = max(
@@ -111,7 +112,7 @@ def _reconcile_trial(experiment: Path, trial: dict, entry: list) -> str | None:
     return "; ".join(said)
 
 
-def _replay(metadata: _TrainingRunMetadata, trial: dict, rows: list[dict]) -> None:
+def _replay(metadata: TrainingRunMetadata, trial: dict, rows: list[dict]) -> None:
     """Record the results Tune's state missed, as ``Trial.update_last_result`` does."""
     seen = metadata.last_result.get("training_iteration", 0)
     for row in rows:
@@ -134,8 +135,8 @@ def _exists(result: Any, experiment: Path) -> bool:
 
 
 def _unrecorded_checkpoints(
-    trial_dir: Path, recorded: list[_TrainingResult], rows: list[dict]
-) -> list[_TrainingResult]:
+    trial_dir: Path, recorded: list[TrainingResult], rows: list[dict]
+) -> list[TrainingResult]:
     """Checkpoints in ``trial_dir`` the state does not know, each with the result row of
     the iteration it was saved at (what Tune would have recorded), oldest first."""
     known = {Path(r.checkpoint.path).name for r in recorded}
@@ -147,7 +148,7 @@ def _unrecorded_checkpoints(
         row = by_iteration.get(_iteration(path))
         if row is not None:  # (a checkpoint half-written when the driver died has none)
             checkpoint = Checkpoint.from_directory(str(path))
-            found.append(_TrainingResult(checkpoint=checkpoint, metrics=row))
+            found.append(TrainingResult(checkpoint=checkpoint, metrics=row))
     return found
 
 

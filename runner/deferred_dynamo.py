@@ -1,16 +1,13 @@
-"""``torch._dynamo`` imported when something compiles, not by the first optimizer step.
+"""A stand-in for ``torch._dynamo`` until something really uses it (listed in runner/patches.py).
 
 Every torch optimizer step runs ``import torch._dynamo; torch._dynamo.graph_break()``
-(``torch.optim.optimizer._use_grad_for_differentiable``), and that import costs ~1.5 s of
-CPU (sympy, the FX machinery), on the critical path of a CartPole trial whose first result
-comes ~9 s after the script starts. ``graph_break()`` matters only while dynamo traces, and
-nothing traces before dynamo is imported. So a trial's worker imports this module instead:
-it puts a stand-in for ``torch._dynamo`` in place whose ``graph_break()`` does nothing
-until the real module is loaded; anything else asked of it (``torch.compile``,
-``torch_compile_learner``, a seed's ``torch.use_deterministic_algorithms``) imports the
-real module, which from then on replaces the stand-in everywhere.
-
-Where torch has already imported dynamo, or its layout differs, this does nothing.
+(``torch.optim.optimizer._use_grad_for_differentiable``), and that import is slow (sympy,
+the FX machinery), on the critical path of a trial's first iteration. ``graph_break()``
+matters only while dynamo traces, and nothing traces before dynamo is imported. So the
+stand-in's ``graph_break()`` does nothing until the real module is loaded; anything else
+asked of it (``torch.compile``, ``torch_compile_learner``, a seed's
+``torch.use_deterministic_algorithms``) imports the real module, which from then on
+replaces the stand-in everywhere.
 """
 
 from __future__ import annotations
@@ -19,6 +16,8 @@ import importlib
 import sys
 import types
 from typing import Any
+
+from runner.patches import speed_patches_on
 
 _NAME = "torch._dynamo"
 
@@ -91,4 +90,5 @@ def install() -> bool:
     return True
 
 
-install()
+if speed_patches_on():  # Ray's workers import this module as they start
+    install()

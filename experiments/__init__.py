@@ -1,1 +1,0 @@
-"""One runnable script per experiment, and the runner they share."""

@@ -1,0 +1,29 @@
+"""The machinery every experiment script shares: ``run(config, ...)`` and what it calls.
+
+Read it top-down from ``runner/training.py``'s ``run()``:
+
+- ``cli.py``       the command line every script shares, and its checks that need no RLlib;
+- ``storage.py``   where an experiment goes: ``--storage``, ``--name``, ``--resume``;
+- ``connect.py``   a local Ray of our own on 127.0.0.1, or a cluster;
+- ``settings.py``  the command line applied to the script's AlgorithmConfig, and checked;
+- ``tuner.py``     the Tune ``Tuner``: stop rule, checkpoints, sweeps, failures;
+- ``console.py``   what the console shows: progress lines, the summary, errors, the report;
+- ``resume.py``    a killed experiment's saved state brought up to its trial directories;
+- ``worker.py``    what every Ray worker does as it starts;
+- ``patches.py``   every use of private Ray, Tune, torch and imageio internals, listed.
+"""
+
+import importlib
+
+# ``run`` brings RLlib (seconds of imports): loaded on first use, so that a script can start
+# its local Ray first (``start_local_ray_early``) and the video callback can use ``patches``.
+_LAZY = {"run": "runner.training", "start_local_ray_early": "runner.connect"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'runner' has no attribute {name!r}")
+
+
+__all__ = ["run", "start_local_ray_early"]

@@ -1,0 +1,198 @@
+"""What the console shows: a progress line per trial, the summary, errors as their real
+cause, the report's files, and how to continue an interrupted run."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from ray import tune
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+from analysis import (
+    AnalysisError,
+    best_result,
+    best_return,
+    choose_best,
+    completed,
+    metric_label,
+    trials_table,
+    varying_keys,
+)
+from callbacks import RETURN_METRIC
+from runner.storage import experiment_dir, is_remote
+
+
+class ProgressLine(tune.Callback):
+    """One line per trial every few seconds: iteration, steps, return, time."""
+
+    def __init__(self, stop_return: float, max_failures: int = 0, every_s: float = 2.0) -> None:
+        self.stop_return = stop_return
+        self.max_failures = max_failures
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        now = time.monotonic()
+        if now - self._last.get(trial.trial_id, -math.inf) < self.every_s:
+            return
+        self._last[trial.trial_id] = now
+        value = result.get(RETURN_METRIC, math.nan)
+        shown = f"{value:7.1f}" if not math.isnan(value) else "      -"  # no episode ended yet
+        print(
+            f"[{trial.trial_id}] iter {result['training_iteration']:>4}  "
+            f"steps {int(result.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)):>9,}  "
+            f"return(last 100) {shown} / {self.stop_return:g}  "
+            f"{result.get('time_total_s', 0):6.1f} s",
+            flush=True,
+        )
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        print(f"[{trial.trial_id}] FAILED: {_error_line(trial.error_file)}", flush=True)
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        print(
+            f"[{trial.trial_id}] failed ({_error_line(trial.error_file)}); "
+            f"retrying: failure {trial.num_failures} of --max-failures {self.max_failures} allowed",
+            flush=True,
+        )
+
+
+def _error_line(error_file: str | None) -> str:
+    """The real cause of a trial's latest failure, from Tune's error file."""
+    if not error_file or not os.path.exists(error_file):
+        return "unknown error"
+    latest = re.split(r"^Failure # \d+.*$", Path(error_file).read_text(), flags=re.M)[-1]
+    return root_cause(latest) if latest.strip() else "unknown error"
+
+
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)): (\S.*)$")
+
+
+def root_cause(error: BaseException | str) -> str:
+    """The first exception with a message in a (chained, Ray-wrapped) traceback: the cause.
+
+    RLlib and Ray re-raise a remote worker's error as ``RuntimeError`` or an actor error,
+    so the last line of a trial's traceback is rarely what went wrong.
+    """
+    lines = [line.strip() for line in str(error).strip().splitlines()]
+    for line in lines:
+        match = _EXCEPTION_LINE.match(line)
+        if match:
+            return f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2)}"
+    return lines[-1] if lines and lines[-1] else type(error).__name__
+
+
+def print_summary(
+    grid: tune.ResultGrid,
+    *,
+    script: str,
+    storage: str,
+    name: str,
+    stop_return: float,
+    sweep: dict | None,
+    wall_s: float,
+) -> None:
+    """Best return, iterations, timesteps, wall time, best checkpoint and what to run next."""
+    table = trials_table(grid)
+    if sweep:
+        with pd.option_context("display.width", 200, "display.max_rows", 200):
+            print("\n" + table.drop(columns=["checkpoint"]).to_string(index=False))
+    for result in grid:
+        if result.error:
+            print(f"trial {Path(result.path).name}: error: {root_cause(result.error)}")
+    exp_dir = experiment_dir(storage, name)
+    print(f"\n== {script}: {name}")
+    try:
+        best = best_result(grid)
+    except AnalysisError:  # no episode finished yet (a short --smoke on Pong): any trial
+        best = next(iter(completed(grid)), None)
+    if best is None:
+        print(f"no trial completed an iteration\nexperiment directory   {exp_dir}")
+        return
+    top = best_return(best)
+    metrics = best.metrics
+    try:  # the checkpoint python -m analysis and the report pick (by evaluation return)
+        chosen = choose_best(grid)
+        checkpoint = chosen.checkpoint.path + (
+            f" ({metric_label(chosen.metric)} {chosen.value:.1f} when saved)"
+            if not math.isnan(chosen.value)
+            else ""
+        )
+    except AnalysisError:
+        checkpoint = "none"
+    solved = "solved" if top >= stop_return else "not solved"
+    shown_return = (
+        f"{top:.1f} (mean of last 100 episodes; goal {stop_return:g}: {solved})"
+        if not math.isnan(top)
+        else f"none yet: no episode finished (goal {stop_return:g})"
+    )
+    training_s = metrics.get("time_total_s", 0)
+    lines = [
+        ("best return", shown_return),
+        ("iterations", f"{metrics.get('training_iteration', 0)}"),
+        ("timesteps", f"{int(metrics.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)):,}"),
+        ("wall time", f"{wall_s:.1f} s from process start (training {training_s:.1f} s)"),
+        ("best checkpoint", checkpoint),
+        ("videos", _videos_line(best.path)),
+        ("experiment directory", exp_dir),
+        ("analyse it", f"python -m analysis {exp_dir}"),
+    ]
+    if sweep:
+        best_row = table[table["trial"] == metrics.get("trial_id")].iloc[0]
+        varying = ", ".join(f"{k}={best_row[k]}" for k in varying_keys(grid))
+        lines.insert(0, ("best config", varying))
+    _print_pairs(lines)
+
+
+def _videos_line(trial_path: str) -> str:
+    if is_remote(trial_path):  # not listed from here
+        return f"{trial_path}/videos/"
+    videos = sorted(Path(trial_path, "videos").glob("*.mp4"))
+    if not videos:
+        return "none"
+    return f"{len(videos)} MP4s in {videos[0].parent} (newest: {videos[-1].name})"
+
+
+def _print_pairs(lines: list[tuple[str, str]], width: int | None = None) -> None:
+    width = width or max(len(key) for key, _ in lines)
+    for key, value in lines:
+        print(f"{key:<{width}}   {value}")
+
+
+def report_after_training(storage: str, name: str, **options: Any) -> None:
+    """Restore the best checkpoint, evaluate it, write report.html (``analysis.analyse``);
+    say where it all is. A report that cannot be made is a warning: training went fine."""
+    if is_remote(storage):
+        print("report: skipped for remote storage; run python -m analysis on a local copy")
+        return
+    from analysis import RestoreError, analyse  # restoring and plotting: only now, not at start
+
+    try:
+        found = analyse(
+            Path(storage, name), progress=lambda line: print(f"report: {line}", flush=True),
+            **options,
+        )  # fmt: skip
+    except (AnalysisError, RestoreError) as err:
+        print(f"report: not written: {err}")
+        return
+    lines = []
+    if found.episodes:
+        lines.append(("restored policy", f"{found.episodes} (greedy)"))
+    lines += [(name, str(path)) for name, path in found.files.items() if name.endswith(".mp4")]
+    lines += [("warning", warning) for warning in found.warnings]
+    lines.append(("report", str(found.report)))
+    _print_pairs(lines, width=20)
+
+
+def print_resume_hint(script_path: str, argv: list[str], name: str) -> None:
+    """The command that continues an interrupted experiment."""
+    again = [a for a in argv if a != "--resume"]
+    if "--name" not in again:
+        again += ["--name", name]
+    print(f"\ninterrupted; continue with: python {script_path} {' '.join(again)} --resume")

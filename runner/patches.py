@@ -1,0 +1,247 @@
+"""Every use of private Ray, Tune, torch and imageio-ffmpeg internals, in one place.
+
+``PATCHES`` lists each one: the symbols it touches, what it saves (measured: see
+benchmarks/RESULTS.md, "Private internals we patch") and what happens without it.
+``tests/test_patches.py`` resolves every listed symbol, so a Ray, torch or imageio-ffmpeg
+upgrade that moves one fails loudly instead of silently losing a speed-up.
+
+``RAYRL_SPEED_PATCHES=off`` turns the speed patches off (the ones marked ``speed``); the
+suite then runs exactly as plain Ray would, only slower to start. The others are needed
+for correctness and stay on.
+
+Light on purpose: Ray's workers import this module as they start (see runner/worker.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+SWITCH = "RAYRL_SPEED_PATCHES"
+
+
+@dataclass(frozen=True)
+class Patch:
+    name: str
+    symbols: tuple[str, ...]  # "module:attribute.attribute"
+    saves: str
+    without: str
+    speed: bool  # switched off by RAYRL_SPEED_PATCHES=off
+    mentions: str = ""  # text the first symbol's source must hold for the patch to work
+
+
+PATCHES = (
+    Patch(
+        "no dashboard processes",
+        (
+            "ray._private.node:Node.start_api_server",
+            "ray._private.utils:get_dashboard_dependency_error",
+        ),
+        saves="~1.5 s of every local ray.init",
+        speed=True,
+        without="Ray starts its dashboard process and its agent in full",
+    ),
+    Patch(
+        "one pre-started worker",
+        ("ray._private.services:start_raylet", "ray._private.services:start_ray_process"),
+        saves="a second worker importing RLlib while the trial starts, on 2 cores",
+        without="one pre-started worker per CPU",
+        speed=True,
+        mentions="num_prestart_python",
+    ),
+    Patch(
+        "trials take pre-started workers",
+        ("ray.tune.execution.class_cache:DEFAULT_ENV_VARS",),
+        saves="~5 s: the trial's worker has imported RLlib and torch already",
+        without="every trial waits for a fresh worker",
+        speed=True,
+    ),
+    Patch(
+        "torch._dynamo deferred (runner/deferred_dynamo.py)",
+        ("torch.optim.optimizer:_use_grad_for_differentiable",),
+        saves="~1.2 s: the first optimizer step of every trial imports torch._dynamo",
+        without="that import, on the trial's critical path",
+        speed=True,
+        mentions="torch._dynamo.graph_break",
+    ),
+    Patch(
+        "1 MiB pipe into ffmpeg",
+        ("imageio_ffmpeg:write_frames",),
+        saves="~0.35 s of loop time per 500-frame CartPole video",
+        without="64 KiB: many more wake-ups of the env and ffmpeg",
+        speed=True,
+        mentions="p = subprocess.Popen(",
+    ),
+    Patch(
+        "Ray on 127.0.0.1 only",
+        ("ray._private.ray_constants:ENABLE_RAY_CLUSTER",),
+        saves="(security: a local Ray's servers listen on loopback only)",
+        without="Ray binds its servers to every interface",
+        speed=False,
+    ),
+    Patch(
+        "torch follows Ray's CPUs",
+        ("ray._private.utils:set_omp_num_threads_if_unset",),
+        saves="8 one-CPU env runners on 16 cores returned no sample in 60 s without it",
+        without="preloaded torch takes a thread per core in every actor",
+        speed=False,
+    ),
+    Patch(
+        "videos into the trial directory",
+        ("ray.tune.trainable.trainable:Trainable.__init__",),
+        saves="(no public API says where Tune keeps a trial's files)",
+        without="videos go to algorithm.logdir, which Tune does not sync",
+        speed=False,
+        mentions="self._storage",
+    ),
+    Patch(
+        "resume reads Tune's bookkeeping",
+        (
+            "ray.train._internal.checkpoint_manager:_CheckpointManager.__init__",
+            "ray.train._internal.checkpoint_manager:_CheckpointManager._get_checkpoint_score",
+            "ray.tune.trainable.metadata:_TrainingRunMetadata",
+            "ray.train._internal.checkpoint_manager:_insert_into_sorted_list",
+            "ray.train._internal.session:_TrainingResult",
+        ),
+        saves="(what makes --resume exact after a killed driver)",
+        without="a trial that finished after Tune's last save runs again",
+        speed=False,
+        mentions="self._latest_checkpoint_result",
+    ),
+)
+
+
+def speed_patches_on() -> bool:
+    return os.environ.get(SWITCH, "on").lower() not in ("off", "0", "no", "false")
+
+
+def resolve(symbol: str) -> Any:
+    """The object a ``PATCHES`` symbol names; ImportError/AttributeError when it is gone."""
+    module, _, path = symbol.partition(":")
+    found: Any = importlib.import_module(module)
+    for part in path.split("."):
+        found = getattr(found, part)
+    return found
+
+
+# ---- Ray start-up (runner/connect.py) ------------------------------------------------------
+
+PRESTART_FLAG = "--num_prestart_python_workers="
+
+
+@contextlib.contextmanager
+def lean_ray_start(dashboard: bool, prestart: int | None) -> Iterator[None]:
+    """Around ``ray.init`` of a local Ray: no dashboard processes unless asked for (Ray 2.60
+    starts one anyway for usage statistics, which we switch off, and a full agent), and
+    ``prestart`` workers started ahead of time instead of one per CPU."""
+    from ray._private import node, services, utils
+
+    if not speed_patches_on():
+        yield
+        return
+    saved = (node.Node.start_api_server, utils.get_dashboard_dependency_error,
+             services.start_ray_process)  # fmt: skip
+    if not dashboard and os.environ.get("RAY_USAGE_STATS_ENABLED") == "0":
+        node.Node.start_api_server = lambda self, **kwargs: None
+        utils.get_dashboard_dependency_error = lambda: ImportError("no dashboard asked for")
+    if prestart is not None:
+        original = services.start_ray_process
+
+        def start_ray_process(command, *args, **kwargs):
+            command = [f"{PRESTART_FLAG}{prestart}" if str(part).startswith(PRESTART_FLAG)
+                       else part for part in command]  # fmt: skip
+            return original(command, *args, **kwargs)
+
+        services.start_ray_process = start_ray_process
+    try:
+        yield
+    finally:
+        (node.Node.start_api_server, utils.get_dashboard_dependency_error,
+         services.start_ray_process) = saved  # fmt: skip
+
+
+def trials_take_prestarted_workers() -> None:
+    """Tune starts every trial actor with ``runtime_env={"env_vars": {"PL_DISABLE_FORK": "1"}}``
+    and Ray never hands such an actor a pre-started worker; our local Ray's workers inherit
+    these variables already, so Tune's copy is dropped where the values agree."""
+    if not speed_patches_on():
+        return
+    from ray.tune.execution import class_cache
+
+    for key, value in list(class_cache.DEFAULT_ENV_VARS.items()):
+        if os.environ.get(key) == value:
+            del class_cache.DEFAULT_ENV_VARS[key]
+
+
+# ---- every worker (runner/worker.py) -------------------------------------------------------
+
+
+def torch_threads_follow_ray() -> None:
+    """Ray sets OMP_NUM_THREADS to an actor's CPUs as the actor starts, for libraries that
+    read it on import; our workers import torch before that, so apply Ray's value to torch."""
+    from ray._private import utils
+
+    original = utils.set_omp_num_threads_if_unset
+    if getattr(original, "torch_follows", False):
+        return
+
+    def set_omp_num_threads_if_unset() -> bool:
+        was_set = original()
+        if was_set and "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+        return was_set
+
+    set_omp_num_threads_if_unset.torch_follows = True  # type: ignore[attr-defined]
+    utils.set_omp_num_threads_if_unset = set_omp_num_threads_if_unset
+
+
+# ---- video (video/mp4.py, callbacks/eval_video.py) -----------------------------------------
+
+_F_SETPIPE_SZ = 1031  # Linux
+PIPE_BYTES = 1 << 20  # what unprivileged processes may ask for by default
+
+
+def widen_ffmpeg_pipe(writer: Any) -> None:
+    """Enlarge the pipe into imageio-ffmpeg's ffmpeg (its generator's own Popen) to 1 MiB, so
+    a frame goes in one write; where the OS or imageio-ffmpeg differ, leave it as it is."""
+    if not speed_patches_on():
+        return
+    try:
+        import fcntl
+
+        process = writer.gi_frame.f_locals["p"]
+        fcntl.fcntl(process.stdin.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
+    except Exception:
+        pass
+
+
+def tune_trial_storage(algorithm: Any) -> Any:
+    """The StorageContext Tune gives a trial's Algorithm (``_storage``), or None outside Tune."""
+    return getattr(algorithm, "_storage", None)
+
+
+# ---- Ray on loopback (runner/connect.py), resume (runner/resume.py) ---------------------------
+
+
+def keep_ray_on_loopback() -> None:
+    """Ray turns ``_node_ip_address="127.0.0.1"`` into the machine's IP and binds to every
+    interface; its single-machine mode (made for macOS and Windows) keeps all on loopback."""
+    from ray._private import ray_constants
+
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"  # for the processes Ray starts
+    ray_constants.ENABLE_RAY_CLUSTER = False  # read by this process at ray.init
+
+
+def tune_bookkeeping() -> tuple[Any, Any, Any]:
+    """Tune's classes for a trial's checkpoint bookkeeping: (run metadata, training result,
+    insert into its sorted checkpoint list)."""
+    from ray.train._internal.checkpoint_manager import _insert_into_sorted_list
+    from ray.train._internal.session import _TrainingResult
+    from ray.tune.trainable.metadata import _TrainingRunMetadata
+
+    return _TrainingRunMetadata, _TrainingResult, _insert_into_sorted_list

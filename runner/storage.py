@@ -1,0 +1,83 @@
+"""Where an experiment goes: ``--storage`` (a local path or a URI), ``--name``, ``--resume``.
+
+Light on purpose (no RLlib): ``start_local_ray_early`` checks these before RLlib is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from runner.cli import UsageError
+
+
+def is_remote(storage: str) -> bool:
+    """Whether ``storage`` is a URI (s3://, gs://, ...) rather than a local path."""
+    return "://" in storage
+
+
+def experiment_dir(storage: str, name: str) -> str:
+    """The experiment's directory (or URI) as a user would type it: relative to the current
+    directory when inside it."""
+    if is_remote(storage):
+        return f"{storage.rstrip('/')}/{name}"
+    path = Path(storage) / name
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+JOB_STORAGE = "rayrl-results"  # under $HOME: --storage's default inside a Ray job
+
+
+def inside_ray_job() -> bool:
+    """Whether this driver was started by ``ray job submit`` (Ray hands it the job's config)."""
+    return bool(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"))
+
+
+def check_storage(storage: str) -> str:
+    """Create ``storage`` if needed and prove it is writable; return it as an absolute path."""
+    if is_remote(storage):  # s3://, gs://, ... : Tune's pyarrow filesystem checks these itself
+        return storage
+    path = Path(storage).expanduser().absolute()
+    probe = path / f".write-test-{uuid.uuid4().hex}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"--storage {storage} is not writable ({err.strerror or err})") from None
+    return str(path)
+
+
+def experiment_path(storage: str, script: str, name: str | None, resume: bool) -> tuple[str, bool]:
+    """Pick the experiment directory; return (name, exists). ``UsageError`` when it cannot."""
+    if is_remote(storage):
+        if resume and not name:
+            raise UsageError("--resume with remote --storage needs --name")
+        return name or f"{script}_{datetime.now():%Y-%m-%d_%H-%M-%S}", resume
+    root = Path(storage)
+    if resume:
+        from ray.tune import Tuner  # Tune's imports: only where needed
+
+        if name is None:
+            candidates = sorted(
+                (p for p in root.glob(f"{script}_*") if Tuner.can_restore(p)),
+                key=lambda p: p.stat().st_mtime,
+            )
+            if not candidates:
+                raise UsageError(f"no {script} experiment to resume in {storage}; pass --name")
+            return candidates[-1].name, True
+        if not Tuner.can_restore(root / name):
+            raise UsageError(f"no experiment to resume at {root / name}")
+        return name, True
+    if name is None:
+        return f"{script}_{datetime.now():%Y-%m-%d_%H-%M-%S}", False
+    if (root / name).exists():
+        raise UsageError(
+            f"{root / name} already exists; add --resume to continue it or pick another --name"
+        )
+    return name, False

@@ -1,0 +1,91 @@
+"""runner/patches.py: every private symbol we patch still exists, and the switch turns the
+speed patches off with the suite still correct."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import REPO, run_script
+
+from runner import patches
+
+
+@pytest.mark.parametrize("patch", patches.PATCHES, ids=lambda p: p.name)
+def test_every_patched_symbol_is_still_there(patch):
+    # A Ray, torch or imageio-ffmpeg upgrade that renames one fails here, not silently.
+    for symbol in patch.symbols:
+        try:
+            patches.resolve(symbol)
+        except (ImportError, AttributeError) as err:
+            pytest.fail(f"{patch.name}: {symbol} is gone ({err}); the patch no longer applies")
+    if patch.mentions:
+        source = inspect.getsource(patches.resolve(patch.symbols[0]))
+        assert patch.mentions in source, f"{patch.name}: {patch.symbols[0]} changed"
+
+
+def _python(code: str, **env: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, **env},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip()
+
+
+PROBE = """
+    import sys, torch
+    from ray._private import node, services
+    from runner import patches
+    import runner.deferred_dynamo  # what every worker imports as it starts
+    before = (node.Node.start_api_server, services.start_ray_process)
+    with patches.lean_ray_start(dashboard=False, prestart=1):
+        during = (node.Node.start_api_server, services.start_ray_process)
+    dynamo = type(sys.modules.get("torch._dynamo")).__name__
+    print(during == before, during[0] is before[0], dynamo)
+"""
+
+
+def test_the_switch_turns_the_speed_patches_off():
+    env = {"RAY_USAGE_STATS_ENABLED": "0"}
+    on = _python(PROBE, **env)
+    off = _python(PROBE, **env, **{patches.SWITCH: "off"})
+    assert on.split() == ["False", "False", "_DeferredDynamo"]
+    assert off.split() == ["True", "True", "NoneType"]  # Ray's own functions, no stand-in
+
+
+def test_a_run_with_the_speed_patches_off_trains_records_and_checkpoints(tmp_path):
+    proc = run_script(
+        "--smoke", "--eval-interval", "1", "--no-report", "--storage", str(tmp_path),
+        "--name", "plain", env={patches.SWITCH: "off"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [trial] = [p for p in (tmp_path / "plain").iterdir() if p.is_dir()]
+    assert list(trial.glob("checkpoint_*")) and list(trial.glob("videos/*.mp4"))
+
+
+def test_an_early_ray_start_with_remote_env_runners_in_the_config_is_refused(tmp_path):
+    script = tmp_path / "remote_runners.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            sys.path.insert(0, {str(REPO)!r})
+            from runner import start_local_ray_early
+            start_local_ray_early()
+            from ray.rllib.algorithms.ppo import PPOConfig
+            from runner import run
+            run(PPOConfig().environment("CartPole-v1").env_runners(num_env_runners=1),
+                stop_return=450)
+            """
+        )
+    )
+    proc = run_script("--storage", str(tmp_path), script=script, timeout=180)
+    assert proc.returncode != 0
+    assert "remote_runners.py calls start_local_ray_early(), but its config starts remote" in (
+        proc.stderr
+    )
