@@ -21,8 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
+from runner import run  # noqa: E402 (first: the run's clock starts here, before RLlib's imports)
+
+# isort: split
+
 from algorithms.pg import PGConfig  # noqa: E402
-from runner import run  # noqa: E402
 
 config = (
     PGConfig()

@@ -32,10 +32,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
+from runner import run  # noqa: E402 (first: the run's clock starts here, before RLlib's imports)
+
+# isort: split
+
 from ray.rllib.algorithms.ppo import PPOConfig  # noqa: E402
 
 from envs.pong import frame_stacking_connectors  # noqa: E402
-from runner import run  # noqa: E402
 
 stacking = frame_stacking_connectors(num_frames=4)
 

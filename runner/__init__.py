@@ -15,6 +15,8 @@ Read it top-down from ``runner/training.py``'s ``run()``:
 
 import importlib
 
+from runner import process_clock  # noqa: F401 (the clock of "time from process start" starts)
+
 # ``run`` brings RLlib (seconds of imports): loaded on first use, so that a script can start
 # its local Ray first (``start_local_ray_early``) and the video callback can use ``patches``.
 _LAZY = {"run": "runner.training", "start_local_ray_early": "runner.connect"}

@@ -9,6 +9,7 @@ importing (benchmarks/RESULTS.md).
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,6 +107,22 @@ def connect_ray(
         _start_local(dashboard, preimport, threads, prestart)
     if _local_ray_started:
         patches.trials_take_prestarted_workers()
+
+
+def check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """``UsageError`` unless something listens at a ``host:port`` cluster address: Ray itself
+    retries an unreachable one for minutes. Other forms ("auto", ``ray://``) are Ray's."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UsageError(
+            f"no Ray cluster answers at {address} ({reason}); start one there with "
+            "`ray start --head`, or fix --address / RAY_ADDRESS"
+        ) from None
 
 
 def _worker_env(threads: int | None) -> dict[str, str]:

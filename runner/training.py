@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 from runner import console, settings, tuner
 from runner.cli import UsageError, build_parser, check_args, fail
-from runner.connect import connect_ray, worker_preload
+from runner.connect import check_reachable, connect_ray, worker_preload
 from runner.process_clock import process_start_time
 from runner.storage import (
     JOB_STORAGE,
@@ -72,6 +73,8 @@ def run(
             os.chdir(Path.home())
         storage = check_storage(args.storage)
         name, resuming = experiment_path(storage, script, args.name, args.resume)
+        if args.address and not ray.is_initialized():
+            check_reachable(args.address)
     except UsageError as err:
         fail(parser.prog, str(err))
     in_process = not (args.sweep or settings.remote_actors(config))

@@ -34,6 +34,11 @@ def _error_lines(stderr: str) -> list[str]:
             ["--learners", "2", "--gpus", "0.5"],
             "--gpus 0.5 with --learners 2: learners that share a GPU cannot train together",
         ),
+        # Ray itself would retry for minutes, printing C++ warnings (nothing listens on port 1).
+        (
+            ["--address", "127.0.0.1:1"],
+            "no Ray cluster answers at 127.0.0.1:1 (Connection refused)",
+        ),
         # Would otherwise only show as a remote env runner restarting again and again.
         (
             ["--env", "failing_envs:FailsOnReset-v0", "--env-runners", "1"],

@@ -17,6 +17,7 @@ from conftest import (
     REPO,
     LocalCluster,
     cmdline,
+    run_script,
     run_to_failure,
     sigkill_tree,
     trial_dir,
@@ -237,3 +238,28 @@ def test_training_survives_the_loss_of_a_worker_node(tmp_path):
         assert rows[-1]["fault_tolerance"]["num_healthy_workers"] == 1
     finally:
         cluster.stop()
+
+
+def test_an_unreachable_ray_address_from_the_environment_fails_fast_in_one_line(tmp_path):
+    started = time.monotonic()
+    proc = run_script("--storage", str(tmp_path), env={"RAY_ADDRESS": "127.0.0.1:1"}, timeout=60)
+    assert time.monotonic() - started < 30
+    assert proc.returncode == 2, proc.stderr
+    [line] = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert "no Ray cluster answers at 127.0.0.1:1" in line and "RAY_ADDRESS" in line
+
+
+def test_wall_time_counts_from_python_not_from_the_shell_that_execs_it(tmp_path):
+    command = (
+        f"sleep 3 && exec {sys.executable} {CARTPOLE_PPO} --smoke --eval-interval 0 "
+        f"--no-report --storage {tmp_path}"
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=300, cwd=REPO,
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+    )  # fmt: skip
+    whole = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    wall = float(re.search(r"^wall time +([\d.]+) s from process start", proc.stdout, re.M)[1])
+    assert wall < whole - 3, (wall, whole)  # the shell's 3 s of sleep are not counted
