@@ -100,7 +100,7 @@ def run(
         f"results in {experiment_dir(storage, name)}",
         flush=True,
     )
-    grid, interrupted = tuner.fit(experiment)
+    grid, stopped_by = tuner.fit(experiment)
     console.print_summary(
         grid,
         script=script,
@@ -110,9 +110,9 @@ def run(
         sweep=grid_space,
         wall_s=time.time() - started,
     )
-    if interrupted:
+    if stopped_by is not None:
         console.print_resume_hint(_script_path(script), argv, name)
-        raise SystemExit(130)
+        raise SystemExit(128 + stopped_by)  # as the shell reports it: 130 Ctrl-C, 143 SIGTERM
     if args.report:
         console.report_after_training(
             storage,

@@ -87,23 +87,37 @@ def _asha(args: argparse.Namespace) -> tune.schedulers.TrialScheduler:
     )
 
 
-def fit(tuner: tune.Tuner) -> tuple[tune.ResultGrid, bool]:
-    """Run the Tuner; also say whether Ctrl-C (SIGINT) ended it.
+def fit(tuner: tune.Tuner) -> tuple[tune.ResultGrid, int | None]:
+    """Run the Tuner; also say which signal ended it early: SIGINT (Ctrl-C), SIGTERM (what
+    Slurm and Kubernetes send before they kill a process), or None.
 
     Tune catches the first SIGINT itself (saving the experiment for --resume) and then puts
     back the handler it found, so finding our handler back in place means Ctrl-C was pressed.
+    SIGTERM is turned into that same SIGINT, so it saves and stops the same way.
     """
     # Tune installs its handler only from the main thread, and not when told not to.
     watched = threading.current_thread() is threading.main_thread() and (
         os.environ.get("TUNE_DISABLE_SIGINT_HANDLER") != "1"
     )
-    before = signal.getsignal(signal.SIGINT)
-    grid = tuner.fit()
     if not watched:
-        return grid, False
+        return tuner.fit(), None
+    terminated = []
+
+    def on_sigterm(signum, frame) -> None:
+        terminated.append(signum)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    before = signal.getsignal(signal.SIGINT)
+    before_term = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        grid = tuner.fit()
+    finally:
+        signal.signal(signal.SIGTERM, before_term)
     interrupted = signal.getsignal(signal.SIGINT) is before
     signal.signal(signal.SIGINT, before)  # Tune leaves its handler installed otherwise
-    return grid, interrupted
+    if not interrupted:
+        return grid, None
+    return grid, signal.SIGTERM if terminated else signal.SIGINT
 
 
 def check_gpus(args: argparse.Namespace) -> None:
