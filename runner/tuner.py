@@ -24,6 +24,10 @@ from runner.storage import experiment_dir, is_remote
 
 # Tune warns on every checkpoint once syncing takes > 5 s in total; CartPole checkpoints often.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+# Tune's console output even at verbose=0: a configuration box, "View detailed results here"
+# and a TensorBoard command into Ray's session directory, where our logs are not. Its older
+# output, which verbose=0 silences, instead: our ProgressLine and summary say it all.
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 
 def make_tuner(

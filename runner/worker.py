@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import warnings
 
 from runner import patches
 
@@ -24,6 +25,7 @@ class _DropRoutineLogs(logging.Filter):
         "You are running ",  # "... PPO on the new API stack!": the default, nothing to do
         "Checkpoint successfully created at",
         "DeprecationWarning: `RLModule(config=",  # raised inside RLlib itself
+        "Token authentication is enabled for this Ray cluster.",  # a Ray of ours, as meant
     )
     if not os.path.exists("/dev/nvidia0"):  # (where there is a GPU to monitor, the hint stays)
         ROUTINE += ("Install gputil for GPU system monitoring.",)  # Tune, once per trial
@@ -34,7 +36,12 @@ class _DropRoutineLogs(logging.Filter):
 
 def quiet_routine_logs() -> None:
     """Drop the RLlib/Tune info lines printed on every trial start and every checkpoint."""
+    # RLlib registers its env under this one name each time it builds an env runner.
+    warnings.filterwarnings(
+        "ignore", message=r".*Overriding environment rllib-single-agent-env-v0 already"
+    )
     for name in (
+        "ray._private.authentication.authentication_token_setup",  # on: README, Security
         "ray.rllib.algorithms.algorithm_config",
         "ray.rllib.core.rl_module.rl_module",
         "ray.train._internal.storage",

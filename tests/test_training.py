@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import CARTPOLE_PPO, REPO, load_script
+from conftest import CARTPOLE_PPO, REPO, load_script, run_script
 from ray import tune
 
 from analysis import choose_best
@@ -162,3 +162,33 @@ def test_interrupt_then_resume_continues_the_same_experiment(tmp_path, stop_sign
     assert iterations[len(rows_before)] > 1
     assert rows[-1][TIMESTEPS_KEY] >= 40000
     assert len([p for p in exp.iterdir() if p.is_dir() and p.name.startswith("PPO")]) == 1
+
+
+# Every line a normal run prints, by shape: the suite's own lines and nothing from Ray, Tune,
+# RLlib or gymnasium (no auth warning, config box, TensorBoard hint, registry warning).
+CONSOLE_LINES = [
+    r"cartpole_ppo: training console \(goal: mean return of the last 100 episodes ≥ 450\); "
+    r"results in \S+",
+    r"\[\w+_\d{5}\] iter +\d+  steps +[\d,]+  return\(last 100\) +(-?[\d.]+|-) / 450 +[\d.]+ s",
+    r"",
+    r"== cartpole_ppo: console",
+    r"(best return|iterations|timesteps|wall time|best checkpoint|videos|experiment directory"
+    r"|analyse it) +\S.*",
+    r"report: (evaluating|recording|joining) .+",
+    r"(restored policy|after_training\.mp4|before_training\.mp4|progression\.mp4|report) +\S.*",
+]
+
+
+def test_a_normal_run_prints_only_the_suite_s_own_lines(tmp_path):
+    proc = run_script(
+        "--max-timesteps", "4000", "--eval-interval", "2", "--report-episodes", "1",
+        "--storage", str(tmp_path), "--name", "console", timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == ""
+    shapes = [re.compile(shape) for shape in CONSOLE_LINES]
+    stray = [
+        line for line in proc.stdout.splitlines() if not any(s.fullmatch(line) for s in shapes)
+    ]
+    assert not stray, stray
+    assert re.search(r"^report +\S+report\.html$", proc.stdout, re.M)  # the run went to the end
