@@ -36,6 +36,7 @@ class UpscaledRender(gym.Wrapper):
 def _ale(frameskip: int, config: dict[str, Any]) -> gym.Env:
     import ale_py
 
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no banner at every env built
     gym.register_envs(ale_py)
     return gym.make(
         ALE_ID,

@@ -50,8 +50,8 @@ config = (
         num_envs_per_env_runner=8,
         env_to_module_connector=stacking["env_to_module_connector"],
     )
+    .learners(learner_connector=stacking["learner_connector"])
     .training(
-        learner_connector=stacking["learner_connector"],
         train_batch_size_per_learner=4000,
         minibatch_size=128,
         num_epochs=10,
