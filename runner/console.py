@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -190,9 +191,34 @@ def report_after_training(storage: str, name: str, **options: Any) -> None:
     _print_pairs(lines, width=20)
 
 
-def print_resume_hint(script_path: str, argv: list[str], name: str) -> None:
-    """The command that continues an interrupted experiment."""
+def resume_command(script_path: str, argv: list[str], name: str) -> str:
+    """The command that continues this experiment."""
     again = [a for a in argv if a != "--resume"]
     if "--name" not in again:
         again += ["--name", name]
-    print(f"\ninterrupted; continue with: python {script_path} {' '.join(again)} --resume")
+    return f"python {script_path} {' '.join(again)} --resume"
+
+
+FULL_BYTES = 1 << 20  # less free space than this on --storage: call it full
+
+
+def storage_full(storage: str) -> str | None:
+    """What to say when the local ``storage`` is full (Tune then fails on the half-written
+    files it left there, and so would the report), else None."""
+    if is_remote(storage):
+        return None
+    try:
+        if shutil.disk_usage(storage).free >= FULL_BYTES:
+            return None
+    except OSError:
+        return None
+    return (
+        f"--storage {storage} is full (OSError: [Errno 28] No space left on device); "
+        "free space there"
+    )
+
+
+def training_stopped(error: BaseException, storage: str) -> str:
+    """One line for an error that stopped Tune itself: a full --storage by name, else the
+    error's root cause."""
+    return storage_full(storage) or f"training stopped: {root_cause(error)}"

@@ -29,6 +29,7 @@ from ray.tune.result import DEBUG_METRICS
 from ray.tune.utils import flatten_dict
 
 from analysis.watch import read_results
+from runner.cli import UsageError
 from runner.patches import tune_bookkeeping
 
 # A trial's checkpoint bookkeeping, Tune's private classes (listed in runner/patches.py).
@@ -40,7 +41,13 @@ ENDED = ("TERMINATED", "ERROR")
 def reconcile(experiment: Path) -> list[str]:
     lines = []
     for state_file in sorted(experiment.glob("experiment_state-*.json")):
-        state = json.loads(state_file.read_text())
+        try:
+            state = json.loads(state_file.read_text())
+        except json.JSONDecodeError as err:  # cut short, e.g. by a full disk
+            raise UsageError(
+                f"{state_file} is damaged ({err}); Tune cannot resume this experiment, "
+                "start a new one (its checkpoints are still there for python -m analysis)"
+            ) from None
         changed = False
         for entry in state.get("trial_data", []):
             trial = json.loads(entry[0])

@@ -93,14 +93,23 @@ def run(
     except UsageError as err:
         fail(parser.prog, str(err))
     grid_space = sweep if args.sweep else None
-    experiment = tuner.make_tuner(config, args, grid_space, storage, name, resuming)
+    try:
+        experiment = tuner.make_tuner(config, args, grid_space, storage, name, resuming)
+    except UsageError as err:
+        fail(parser.prog, str(err))
     print(
         f"{script}: {'resuming' if resuming else 'training'} {name} "
         f"(goal: mean return of the last 100 episodes ≥ {args.stop_return:g}); "
         f"results in {experiment_dir(storage, name)}",
         flush=True,
     )
-    grid, stopped_by = tuner.fit(experiment)
+    resume = console.resume_command(_script_path(script), argv, name)
+    try:
+        grid, stopped_by = tuner.fit(experiment)
+    except Exception as err:  # Tune's own failure (e.g. its files on a full disk): one line
+        problem = console.training_stopped(err, storage)
+        print(f"{parser.prog}: error: {problem}; then try: {resume}", file=sys.stderr)
+        raise SystemExit(1) from None
     console.print_summary(
         grid,
         script=script,
@@ -111,8 +120,12 @@ def run(
         wall_s=time.time() - started,
     )
     if stopped_by is not None:
-        console.print_resume_hint(_script_path(script), argv, name)
+        print(f"\ninterrupted; continue with: {resume}")
         raise SystemExit(128 + stopped_by)  # as the shell reports it: 130 Ctrl-C, 143 SIGTERM
+    full = console.storage_full(storage)
+    if full:  # the report could not be written either
+        print(f"{parser.prog}: error: {full}; then try: {resume}", file=sys.stderr)
+        raise SystemExit(1)
     if args.report:
         console.report_after_training(
             storage,

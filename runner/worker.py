@@ -26,12 +26,26 @@ class _DropRoutineLogs(logging.Filter):
         "Checkpoint successfully created at",
         "DeprecationWarning: `RLModule(config=",  # raised inside RLlib itself
         "Token authentication is enabled for this Ray cluster.",  # a Ray of ours, as meant
+        # A trial's traceback: our progress line prints its root cause, error.txt the whole.
+        "Trial task failed for trial",
+        "Trials did not complete:",
     )
     if not os.path.exists("/dev/nvidia0"):  # (where there is a GPU to monitor, the hint stays)
         ROUTINE += ("Install gputil for GPU system monitoring.",)  # Tune, once per trial
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(self.ROUTINE)
+
+
+class _TracebackToOneLine(logging.Filter):
+    """Tune's error logs with a traceback, as one line ending in the exception itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage().rstrip(': ')}: {type(error).__name__}: {error}"
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
 
 
 def quiet_routine_logs() -> None:
@@ -47,10 +61,16 @@ def quiet_routine_logs() -> None:
         "ray.train._internal.storage",
         "ray._common.deprecation",  # RLlib's own RLModuleConfig warns on every trial start
         "ray.tune.utils.util",
+        "ray.tune.execution.tune_controller",
+        "ray.tune.tune",
     ):
         log = logging.getLogger(name)
         if not any(isinstance(f, _DropRoutineLogs) for f in log.filters):
             log.addFilter(_DropRoutineLogs())
+    # Saving Tune's state failed (a full disk, a lost bucket): the error, not Tune's stack.
+    log = logging.getLogger("ray.tune.execution.experiment_state")
+    if not any(isinstance(f, _TracebackToOneLine) for f in log.filters):
+        log.addFilter(_TracebackToOneLine())
 
 
 def prepare() -> None:

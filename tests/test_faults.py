@@ -263,3 +263,21 @@ def test_wall_time_counts_from_python_not_from_the_shell_that_execs_it(tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     wall = float(re.search(r"^wall time +([\d.]+) s from process start", proc.stdout, re.M)[1])
     assert wall < whole - 3, (wall, whole)  # the shell's 3 s of sleep are not counted
+
+
+def test_a_full_storage_disk_is_one_line_that_names_it(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        proc = run_script(
+            "--storage", str(disk), "--name", "full", "--checkpoint-every", "1",
+            "--max-timesteps", "60000", "--eval-interval", "0", "--no-report", timeout=300,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    [error] = [line for line in proc.stderr.splitlines() if ": error: " in line]
+    assert f"--storage {disk} is full (OSError: [Errno 28] No space left on device)" in error
+    assert error.endswith("--resume")
+    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) <= 5, proc.stderr
