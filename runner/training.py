@@ -88,12 +88,9 @@ def run(
         # One trial that samples, evaluates and learns in its own process uses one worker.
         prestart=1 if in_process else None,
     )
-    try:
-        tuner.check_gpus(args)
-    except UsageError as err:
-        fail(parser.prog, str(err))
     grid_space = sweep if args.sweep else None
-    try:
+    try:  # what only a running Ray can tell: its GPUs, and an experiment's saved state
+        tuner.check_gpus(args)
         experiment = tuner.make_tuner(config, args, grid_space, storage, name, resuming)
     except UsageError as err:
         fail(parser.prog, str(err))
