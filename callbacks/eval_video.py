@@ -199,6 +199,12 @@ class EvalVideo(RLlibCallback):
             evaluation["video"] = video
 
 
+def announced_video(result: dict) -> dict:
+    """The ``evaluation/video`` entry ``EvalVideo.on_train_result`` put in a Tune result:
+    ``path`` of the first MP4 written, its ``episode_return``, ``count``… ({} if none)."""
+    return (result.get(EVALUATION_RESULTS) or {}).get("video") or {}
+
+
 def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else []
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from ray.tune.logger import LoggerCallback
 
+from callbacks.eval_video import announced_video
+
 TAG = "ray/tune/evaluation/video/path"  # beside Tune's "ray/tune/evaluation/..." scalars
 
 
@@ -21,7 +23,7 @@ class VideoPathsToTensorBoard(LoggerCallback):
         self._writers: dict[Any, Any] = {}
 
     def log_trial_result(self, iteration: int, trial, result: dict) -> None:
-        video = (result.get("evaluation") or {}).get("video") or {}
+        video = announced_video(result)
         path = video.get("path")
         if not path:
             return

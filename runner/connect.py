@@ -9,7 +9,6 @@ importing (benchmarks/RESULTS.md).
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ import ray
 
 import envs
 from runner import patches
-from runner.cli import UsageError, build_parser, check_args
+from runner.cli import UsageError, build_parser, check_args, unreachable
 from runner.storage import check_storage, experiment_path, inside_ray_job
 from runner.worker import PREIMPORT  # importing it also quiets routine logs here
 
@@ -115,10 +114,8 @@ def check_reachable(address: str, timeout_s: float = 10.0) -> None:
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or "/" in address:
         return
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
+    reason = unreachable(host, int(port), timeout_s)
+    if reason:
         raise UsageError(
             f"no Ray cluster answers at {address} ({reason}); start one there with "
             "`ray start --head`, or fix --address / RAY_ADDRESS"

@@ -166,12 +166,13 @@ def _print_pairs(lines: list[tuple[str, str]], width: int | None = None) -> None
         print(f"{key:<{width}}   {value}")
 
 
-def report_after_training(storage: str, name: str, **options: Any) -> None:
+def report_after_training(storage: str, name: str, **options: Any) -> Any:
     """Restore the best checkpoint, evaluate it, write report.html (``analysis.analyse``);
-    say where it all is. A report that cannot be made is a warning: training went fine."""
+    say where it all is, and return what ``analyse`` found. A report that cannot be made is a
+    warning (and None): training went fine."""
     if is_remote(storage):
         print("report: skipped for remote storage; run python -m analysis on a local copy")
-        return
+        return None
     from analysis import RestoreError, analyse  # restoring and plotting: only now, not at start
 
     try:
@@ -181,7 +182,7 @@ def report_after_training(storage: str, name: str, **options: Any) -> None:
         )  # fmt: skip
     except (AnalysisError, RestoreError) as err:
         print(f"report: not written: {err}")
-        return
+        return None
     lines = []
     if found.episodes:
         lines.append(("restored policy", f"{found.episodes} (greedy)"))
@@ -189,6 +190,7 @@ def report_after_training(storage: str, name: str, **options: Any) -> None:
     lines += [("warning", warning) for warning in found.warnings]
     lines.append(("report", str(found.report)))
     _print_pairs(lines, width=20)
+    return found
 
 
 def resume_command(script_path: str, argv: list[str], name: str) -> str:

@@ -75,6 +75,7 @@ def run(
         name, resuming = experiment_path(storage, script, args.name, args.resume)
         if args.address and not ray.is_initialized():
             check_reachable(args.address)
+        tracked = tracking_callbacks(args, script, name, storage, argv)
     except UsageError as err:
         fail(parser.prog, str(err))
     in_process = not (args.sweep or settings.remote_actors(config))
@@ -91,7 +92,9 @@ def run(
     grid_space = sweep if args.sweep else None
     try:  # what only a running Ray can tell: its GPUs, and an experiment's saved state
         tuner.check_gpus(args)
-        experiment = tuner.make_tuner(config, args, grid_space, storage, name, resuming)
+        experiment = tuner.make_tuner(
+            config, args, grid_space, storage, name, resuming, [] if resuming else tracked
+        )
     except UsageError as err:
         fail(parser.prog, str(err))
     print(
@@ -124,16 +127,37 @@ def run(
         print(f"{parser.prog}: error: {full}; then try: {resume}", file=sys.stderr)
         raise SystemExit(1)
     if args.report:
-        console.report_after_training(
+        found = console.report_after_training(
             storage,
             name,
             episodes=args.report_episodes,
             video=args.video,
             virtual_display="always" if args.virtual_display else "auto",
         )
+        if found is not None and tracked:
+            from callbacks import tracking
+
+            best = found.best
+            tracking.log_outcome(
+                tracked, best.result.metrics["trial_id"], best.checkpoint.path, found.report
+            )
     if grid.errors:
         raise SystemExit(1)
     return grid
+
+
+def tracking_callbacks(
+    args: Any, script: str, name: str, storage: str, argv: list[str]
+) -> list[Any]:
+    """The Tune callbacks ``--track`` asks for (none without it: their imports are slow)."""
+    if not args.track:
+        return []
+    from callbacks import tracking
+
+    command = " ".join([f"{script}.py", *argv])
+    return tracking.callbacks(
+        args.track, script=script, name=name, storage=storage, command=command
+    )
 
 
 def _script_path(script: str) -> str:

@@ -37,8 +37,12 @@ def make_tuner(
     storage: str,
     name: str,
     resuming: bool,
+    tracked: list | None = None,
 ) -> tune.Tuner:
-    """A Tuner for ``config`` (or, with ``sweep``, its search space), new or restored."""
+    """A Tuner for ``config`` (or, with ``sweep``, its search space), new or restored.
+
+    ``tracked``: Tune callbacks of ``--track``; a restored Tuner keeps those it started with.
+    """
     param_space = apply_settings(config, sweep) if sweep else config
     trainable = config.algo_class
     if resuming:
@@ -58,7 +62,11 @@ def make_tuner(
         storage_path=storage,
         stop=stop_rule(args),
         verbose=0,
-        callbacks=[ProgressLine(args.stop_return, args.max_failures), VideoPathsToTensorBoard()],
+        callbacks=[
+            ProgressLine(args.stop_return, args.max_failures),
+            VideoPathsToTensorBoard(),
+            *(tracked or []),
+        ],
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=args.keep_checkpoints,
             checkpoint_score_attribute=RETURN_METRIC,

@@ -80,6 +80,15 @@ def smoke_run_with_videos(
     )
 
 
+def mlflow_client(storage: Path):
+    """MLflow's client on the store ``--track mlflow`` writes by default: ``mlruns/`` in
+    ``storage``."""
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return mlflow.MlflowClient((storage / "mlruns").resolve().as_uri())
+
+
 def load_script(path: Path = CARTPOLE_PPO):
     """Import an experiment script as a module (its config, SWEEP and run)."""
     spec = importlib.util.spec_from_file_location(path.stem, path)

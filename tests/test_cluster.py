@@ -8,7 +8,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO, LocalCluster, run_script, smoke_run_with_videos, trial_dir
+from conftest import (
+    REPO,
+    LocalCluster,
+    mlflow_client,
+    run_script,
+    smoke_run_with_videos,
+    trial_dir,
+)
 
 # Env runners on the worker node only: the trial itself takes the head's one CPU.
 ON_WORKER = 'custom_resources_per_env_runner={"worker_node": 0.01}'
@@ -29,12 +36,12 @@ def _node_ids(cluster: LocalCluster) -> tuple[str, str]:
     return head, worker
 
 
-def test_video_recorded_on_another_node_lands_in_the_trial_dir(cluster, tmp_path):
+def test_video_recorded_on_another_node_lands_in_the_trial_dir_and_in_mlflow(cluster, tmp_path):
     head, worker = _node_ids(cluster)
     pin = 'evaluation_config={"custom_resources_per_env_runner": {"worker_node": 0.01}}'
     proc = smoke_run_with_videos(
-        tmp_path, "remote", "--config", pin, "--eval-runners", "1",
-        env={**cluster.env, "RAY_ADDRESS": cluster.address},
+        tmp_path, "remote", "--config", pin, "--eval-runners", "1", "--track", "mlflow",
+        env={**cluster.env, "RAY_ADDRESS": cluster.address, "MLFLOW_ALLOW_FILE_STORE": "true"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     trial = trial_dir(tmp_path / "remote")
@@ -45,6 +52,11 @@ def test_video_recorded_on_another_node_lands_in_the_trial_dir(cluster, tmp_path
         assert video["node_id"] == worker != head  # recorded away from the driver's node
         assert (trial / "videos" / video["path"].rsplit("/", 1)[-1]).exists()
     assert len(list((trial / "videos").glob("*.mp4"))) >= 2
+    # --track mlflow logs from the driver: the videos reach MLflow's file store from there.
+    client = mlflow_client(tmp_path)
+    [run] = client.search_runs([client.get_experiment_by_name("remote").experiment_id])
+    logged = [a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(run.info.run_id, "videos")]
+    assert sorted(logged) == sorted(v["path"].rsplit("/", 1)[-1] for v in videos)
 
 
 def _assert_ran_on_worker(cluster, before: dict[str, str], experiment: Path) -> None:
