@@ -3,6 +3,12 @@
 RLlib 2.60's ``env_runners/episode_return_mean`` averages only the episodes that ended in
 the current iteration, so one lucky episode can "solve" CartPole. Stable-Baselines3 and
 the CartPole definition of solved use a rolling window of 100 episodes; so do we.
+
+Before 100 episodes have ended, ``return_last100`` is the mean of those there are
+(``episodes_in_window`` says how many), and it cannot count as solved (``solved``). The
+window travels in every checkpoint (in the algorithm's metrics, which RLlib saves), so a
+restored trial (``--resume``, a ``--max-failures`` retry) starts with the last 100 episodes
+before that checkpoint, not with an empty window.
 """
 
 from __future__ import annotations
@@ -15,8 +21,17 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
 
 RETURN_METRIC = "return_last100"
+EPISODES_METRIC = "episodes_in_window"
 WINDOW = 100
 _EPISODE_RETURNS = "episode_returns"
+_SAVED_WINDOW = "return_window"  # in the algorithm's metrics, so its checkpoints carry it
+
+
+def solved(result: dict, goal: float) -> bool:
+    """Whether ``result`` meets the goal: a full window of 100 episodes whose mean return
+    reaches it."""
+    value = result.get(RETURN_METRIC, math.nan)
+    return result.get(EPISODES_METRIC, 0) >= WINDOW and not math.isnan(value) and value >= goal
 
 
 class EpisodeReturnWindow(RLlibCallback):
@@ -48,4 +63,13 @@ class EpisodeReturnWindow(RLlibCallback):
             self._returns.extend(returns)
         window = self._returns
         result[RETURN_METRIC] = sum(window) / len(window) if window else math.nan
-        result["episodes_in_window"] = len(window)
+        result[EPISODES_METRIC] = len(window)
+        # Kept as the metrics' latest item: saved with the next checkpoint, and reported
+        # back in the next result, where it is dropped.
+        result.pop(_SAVED_WINDOW, None)
+        algorithm.metrics.log_value(_SAVED_WINDOW, list(window), reduce="item")
+
+    def on_checkpoint_loaded(self, *, algorithm, **kwargs: Any) -> None:
+        saved = algorithm.metrics.peek(_SAVED_WINDOW, default=None)
+        if isinstance(saved, list):
+            self._returns = deque(saved, maxlen=WINDOW)

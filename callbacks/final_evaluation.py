@@ -19,18 +19,18 @@ from ray.rllib.utils.metrics import (
 
 
 class FinalEvaluation(RLlibCallback):
-    """Evaluate once more when a result reaches any of ``stop`` (Tune's stop dict)."""
+    """Evaluate once more when a result meets ``stop`` (the trial's ``StopRule``)."""
 
-    def __init__(self, stop: dict[str, float]) -> None:
+    def __init__(self, stop: Any) -> None:
         super().__init__()
-        self.stop = dict(stop)
+        self.stop = stop
 
     def on_train_result(self, *, algorithm, result: dict, **kwargs: Any) -> None:
         interval = algorithm.config.evaluation_interval
         iteration = result.get("training_iteration", 0)
         if not interval or ran_evaluation(iteration, evaluation_return(result), interval):
             return
-        if not any(_reached(result.get(key), goal) for key, goal in self.stop.items()):
+        if not self.stop.reached(result):
             return
         result[EVALUATION_RESULTS] = dict(algorithm.evaluate())
         # evaluate() leaves its per-episode items in the algorithm's metrics until the next
@@ -62,7 +62,3 @@ def evaluation_return(result: dict) -> Any:
     """A (nested) result's greedy evaluation return: NaN or missing where none was reported."""
     runners = (result.get(EVALUATION_RESULTS) or {}).get(ENV_RUNNER_RESULTS) or {}
     return runners.get(EPISODE_RETURN_MEAN)
-
-
-def _reached(value: Any, goal: float) -> bool:
-    return isinstance(value, (int, float)) and not math.isnan(value) and value >= goal

@@ -25,7 +25,7 @@ from analysis import (
     trials_table,
     varying_keys,
 )
-from callbacks import RETURN_METRIC
+from callbacks import RETURN_METRIC, episode_returns
 from runner.storage import experiment_dir, is_remote
 
 
@@ -127,7 +127,7 @@ def print_summary(
         )
     except AnalysisError:
         checkpoint = "none"
-    solved = "solved" if top >= stop_return else "not solved"
+    solved = "solved" if episode_returns.solved(metrics, stop_return) else "not solved"
     shown_return = (
         f"{top:.1f} (mean of last 100 episodes; goal {stop_return:g}: {solved})"
         if not math.isnan(top)

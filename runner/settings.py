@@ -15,6 +15,7 @@ import difflib
 from functools import partial
 from typing import Any
 
+from ray import tune
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
@@ -22,7 +23,8 @@ from ray.rllib.utils import force_list
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 import envs
-from callbacks import RETURN_METRIC, EpisodeReturnWindow, EvalVideo, FinalEvaluation
+from callbacks import EpisodeReturnWindow, EvalVideo, FinalEvaluation
+from callbacks.episode_returns import solved
 from callbacks.learner_threads import LearnerThreads, bundle_cpus
 from runner.cli import SMOKE_ITERATIONS, UsageError, check_lr
 
@@ -35,16 +37,28 @@ _FLAG_OF_SETTING = {
 }
 
 
-def stop_rule(args: argparse.Namespace) -> dict[str, float]:
-    """Tune's stop dict: a trial stops when its result reaches any of these."""
-    stop: dict[str, float] = {RETURN_METRIC: args.stop_return}
-    if args.max_timesteps:
-        stop[NUM_ENV_STEPS_SAMPLED_LIFETIME] = args.max_timesteps
-    if args.max_time:
-        stop["time_total_s"] = args.max_time
-    if args.smoke:
-        stop["training_iteration"] = SMOKE_ITERATIONS
-    return stop
+class StopRule(tune.Stopper):
+    """When a trial stops: solved (``callbacks.episode_returns.solved``), or out of its step,
+    time or ``--smoke`` iteration budget. Tune's stopper, and ``FinalEvaluation``'s test."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.goal = args.stop_return
+        self.budgets = {
+            NUM_ENV_STEPS_SAMPLED_LIFETIME: args.max_timesteps,
+            "time_total_s": args.max_time,
+            "training_iteration": SMOKE_ITERATIONS if args.smoke else None,
+        }
+
+    def reached(self, result: dict) -> bool:
+        return solved(result, self.goal) or any(
+            limit and result.get(key, 0) >= limit for key, limit in self.budgets.items()
+        )
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return self.reached(result)
+
+    def stop_all(self) -> bool:
+        return False
 
 
 def apply_smoke(
@@ -158,7 +172,7 @@ def _apply_evaluation(config: AlgorithmConfig, args: argparse.Namespace) -> None
                 "explore": False,
             },
         )
-        callbacks.append(partial(FinalEvaluation, stop=stop_rule(args)))
+        callbacks.append(partial(FinalEvaluation, stop=StopRule(args)))
         if args.video:
             display = "always" if args.virtual_display else "auto"
             callbacks.append(

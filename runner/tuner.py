@@ -19,7 +19,7 @@ from callbacks.tensorboard import VideoPathsToTensorBoard
 from runner import resume
 from runner.cli import UsageError
 from runner.console import ProgressLine
-from runner.settings import apply_settings, stop_rule
+from runner.settings import StopRule, apply_settings
 from runner.storage import experiment_dir, is_remote
 
 # Tune warns on every checkpoint once syncing takes > 5 s in total; CartPole checkpoints often.
@@ -60,7 +60,7 @@ def make_tuner(
     run_config = tune.RunConfig(
         name=name,
         storage_path=storage,
-        stop=stop_rule(args),
+        stop=StopRule(args),
         verbose=0,
         callbacks=[
             ProgressLine(args.stop_return, args.max_failures),

@@ -79,6 +79,22 @@ def test_a_failing_trial_is_retried_then_reported_with_its_cause(ray_session, tm
     assert len(starts) == 2  # the first attempt, and one retry (--max-failures 1)
 
 
+def test_a_retried_trial_keeps_its_return_window(ray_session, tmp_path, capsys):
+    run_to_failure(
+        "--env", "failing_envs:FailsLater-v0", "--max-failures", "1", "--checkpoint-every", "1",
+        "--no-report", "--max-timesteps", "20000", "--storage", str(tmp_path), "--name", "window",
+    )  # fmt: skip
+    rows = read_results(trial_dir(tmp_path / "window"))
+    # The retry's first result: Tune restored the trial from its latest checkpoint.
+    retry = next(i for i, row in enumerate(rows) if i and row["iterations_since_restore"] == 1)
+    restored = rows[retry - 1]
+    assert restored["training_iteration"] == rows[retry]["training_iteration"] - 1
+    # The retry restored the checkpoint's window and added its first iteration's episodes.
+    episodes = rows[retry]["env_runners"]["num_episodes"]
+    assert rows[retry]["episodes_in_window"] == min(100, restored["episodes_in_window"] + episodes)
+    assert restored["episodes_in_window"] > 0
+
+
 def _state_file(experiment: Path) -> Path:
     return max(experiment.glob("experiment_state-*.json"))  # the newest: what Tune restores
 

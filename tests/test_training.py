@@ -160,6 +160,9 @@ def test_interrupt_then_resume_continues_the_same_experiment(tmp_path, stop_sign
     iterations = [row["training_iteration"] for row in rows]
     # Continued from a checkpoint: iterations go on from where they were, not from 1 again.
     assert iterations[len(rows_before)] > 1
+    # With its return window: the last 100 episodes before the checkpoint, not a handful since.
+    assert rows[len(rows_before)]["episodes_in_window"] == 100
+    assert not any(r["episodes_in_window"] < 100 and r["return_last100"] >= 10000 for r in rows)
     assert rows[-1][TIMESTEPS_KEY] >= 40000
     assert len([p for p in exp.iterdir() if p.is_dir() and p.name.startswith("PPO")]) == 1
 
