@@ -1,6 +1,7 @@
-"""The machinery every experiment script shares: ``run(config, ...)`` and what it calls.
+"""The machinery every experiment script shares: ``run(config, ...)`` for the scripts,
+``train("cartpole_ppo", max_time=60, ...)`` from Python, and what they call.
 
-Read it top-down from ``runner/training.py``'s ``run()``:
+Read it top-down from ``runner/training.py``'s ``run()`` and ``train_argv()``:
 
 - ``cli.py``       the command line every script shares, and its checks that need no RLlib;
 - ``storage.py``   where an experiment goes: ``--storage``, ``--name``, ``--resume``;
@@ -19,7 +20,12 @@ from runner import process_clock  # noqa: F401 (the clock of "time from process 
 
 # ``run`` brings RLlib (seconds of imports): loaded on first use, so that a script can start
 # its local Ray first (``start_local_ray_early``) and the video callback can use ``patches``.
-_LAZY = {"run": "runner.training", "start_local_ray_early": "runner.connect"}
+_LAZY = {
+    "run": "runner.training",
+    "train": "runner.training",
+    "UsageError": "runner.cli",
+    "start_local_ray_early": "runner.connect",
+}
 
 
 def __getattr__(name: str):
@@ -28,4 +34,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'runner' has no attribute {name!r}")
 
 
-__all__ = ["run", "start_local_ray_early"]
+__all__ = ["UsageError", "run", "start_local_ray_early", "train"]

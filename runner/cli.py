@@ -24,6 +24,9 @@ DEFAULT_EVAL_INTERVAL = 20  # where the script's config sets no evaluation_inter
 class UsageError(Exception):
     """Bad input from the command line: reported in one line, exit status 2."""
 
+    def _render_traceback_(self) -> list[str]:  # IPython: this one line, no traceback
+        return [f"{type(self).__name__}: {self}"]
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:

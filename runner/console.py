@@ -98,6 +98,7 @@ def print_summary(
     stop_return: float,
     sweep: dict | None,
     wall_s: float,
+    since: str = "process start",
 ) -> None:
     """Best return, iterations, timesteps, wall time, best checkpoint and what to run next."""
     table = trials_table(grid)
@@ -138,7 +139,7 @@ def print_summary(
         ("best return", shown_return),
         ("iterations", f"{metrics.get('training_iteration', 0)}"),
         ("timesteps", f"{int(metrics.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)):,}"),
-        ("wall time", f"{wall_s:.1f} s from process start (training {training_s:.1f} s)"),
+        ("wall time", f"{wall_s:.1f} s from {since} (training {training_s:.1f} s)"),
         ("best checkpoint", checkpoint),
         ("videos", _videos_line(best.path)),
         ("experiment directory", exp_dir),
@@ -193,11 +194,11 @@ def report_after_training(storage: str, name: str, **options: Any) -> Any:
     return found
 
 
-def resume_command(script_path: str, argv: list[str], name: str) -> str:
-    """The command that continues this experiment."""
+def resume_command(script_path: str, argv: list[str]) -> str:
+    """The command that continues this experiment; ``{name}`` stands for its name."""
     again = [a for a in argv if a != "--resume"]
     if "--name" not in again:
-        again += ["--name", name]
+        again += ["--name", "{name}"]
     return f"python {script_path} {' '.join(again)} --resume"
 
 

@@ -6,6 +6,7 @@ Command line → checks (before any Ray starts) → Ray (local or cluster) → T
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import time
@@ -40,7 +41,9 @@ def run(
     argv: Sequence[str] | None = None,
     script: str | None = None,
 ) -> tune.ResultGrid:
-    """Train ``config`` as the command line says, then print a summary; return Tune's ResultGrid.
+    """Train ``config`` as the command line says, then print a summary; return Tune's
+    ResultGrid. What every experiment script calls; a failure exits as a shell expects (2 bad
+    input, 1 a failed trial or a full disk, 130 Ctrl-C, 143 SIGTERM).
 
     ``stop_return``: ``--stop-return``'s default. ``sweep``: the grid ``--sweep`` runs.
     ``smoke``: config settings that make ``--smoke`` quick (e.g. a smaller batch), applied
@@ -48,36 +51,124 @@ def run(
     unsolved, unless ``--max-timesteps`` or ``--max-time`` says otherwise. ``--eval-interval``
     defaults to the config's ``evaluation_interval``, else 20.
     """
-    started = process_start_time()
     script = script or Path(sys.argv[0]).stem
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(f"{script}.py", config, stop_return)
-    args = parser.parse_args(argv)
+    prog = f"{script}.py"
     try:
-        check_args(args)
-        if args.sweep and not sweep:
-            raise UsageError(f"{script} defines no sweep")
-        if args.sweep and sweep_budget and not (args.max_timesteps or args.max_time):
-            args.max_timesteps = sweep_budget
-        if args.scheduler == "asha" and not args.max_timesteps:
-            raise UsageError("--scheduler asha needs a step budget: give --max-timesteps")
-        if args.smoke and smoke:
-            config = settings.apply_smoke(config, args, parser.parse_args([]), smoke)
-        config = settings.apply_args(config, args)
-        if inside_ray_job():
-            # The job's working dir is a temporary copy that Ray may delete once the trial's
-            # workers are gone, while this driver still runs: keep nothing in it.
-            if args.storage == parser.get_default("storage"):
-                args.storage = str(Path.home() / JOB_STORAGE)
-                print(f"{script}: inside a Ray job; results go to {args.storage} (--storage)")
-            os.chdir(Path.home())
-        storage = check_storage(args.storage)
-        name, resuming = experiment_path(storage, script, args.name, args.resume)
-        if args.address and not ray.is_initialized():
-            check_reachable(args.address)
-        tracked = tracking_callbacks(args, script, name, storage, argv)
+        grid, status = train_argv(
+            config,
+            argv,
+            script=script,
+            stop_return=stop_return,
+            sweep=sweep,
+            smoke=smoke,
+            sweep_budget=sweep_budget,
+            started=process_start_time(),
+            resume_hint=console.resume_command(_script_path(script), argv),
+        )
     except UsageError as err:
-        fail(parser.prog, str(err))
+        fail(prog, str(err))
+    except TrainingStopped as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    if status:
+        raise SystemExit(status)
+    return grid
+
+
+def train(
+    experiment: str | AlgorithmConfig,
+    *,
+    stop_return: float | None = None,
+    **flags: Any,
+) -> tune.ResultGrid:
+    """Train from Python (a notebook) as the command line would; return Tune's ResultGrid.
+
+    ``experiment``: a script's name in ``experiments/`` (``"cartpole_ppo"``: its config, stop
+    return, sweep grid and ``--smoke`` settings), or an AlgorithmConfig of your own (then
+    ``stop_return`` is needed). ``flags``: the command line's flags by their Python names, e.g.
+    ``train("cartpole_ppo", max_time=60, seed=1, video=False, track=["mlflow"],
+    config={"num_epochs": 5}, sweep=True, name="mine", resume=True)``.
+
+    Bad values raise ``UsageError`` (one line in a notebook) before any Ray starts. A second
+    call reuses the Ray the first started. Interrupting the kernel (Ctrl-C) stops training
+    with its state saved and prints the call that continues it.
+    """
+    if isinstance(experiment, str):
+        script, module = experiment, load_experiment(experiment)
+        config = module.config
+        stop_return = module.STOP_RETURN if stop_return is None else stop_return
+        defaults = {
+            "sweep": getattr(module, "SWEEP", None),
+            "smoke": getattr(module, "SMOKE", None),
+            "sweep_budget": getattr(module, "SWEEP_BUDGET", None),
+        }
+    else:
+        script, config, defaults = config_name(experiment), experiment, {}
+        if stop_return is None:
+            raise UsageError("train(config) needs stop_return= (a script's name brings its own)")
+    argv = as_argv(build_parser(f"{script}.py", config, stop_return), flags)
+    again = ", ".join([repr(experiment) if isinstance(experiment, str) else "config"] + [
+        f"{key}={value!r}" for key, value in flags.items() if key not in ("resume", "name")
+    ])  # fmt: skip
+    grid, _ = train_argv(
+        config,
+        argv,
+        script=script,
+        stop_return=stop_return,
+        started=time.time(),
+        since="the train() call",
+        resume_hint=f"train({again}, name='{{name}}', resume=True)",
+        **defaults,
+    )
+    return grid
+
+
+def train_argv(
+    config: AlgorithmConfig,
+    argv: list[str],
+    *,
+    script: str,
+    stop_return: float,
+    started: float,
+    resume_hint: str,
+    since: str = "process start",
+    sweep: dict[str, Any] | None = None,
+    smoke: dict[str, Any] | None = None,
+    sweep_budget: int | None = None,
+) -> tuple[tune.ResultGrid, int]:
+    """The one way a run goes, for ``run`` and ``train``: command line → checks (before any
+    Ray starts) → Ray (local or cluster) → Tuner → summary → report.
+
+    Returns the ResultGrid and an exit status: 0, 1 (a trial failed), 130/143 (Ctrl-C,
+    SIGTERM). Raises ``UsageError`` for bad input, ``TrainingStopped`` where Tune itself
+    failed (e.g. its files on a full disk). ``resume_hint``: how to continue, with ``{name}``;
+    ``started``: when the wall time the summary shows starts, ``since`` says what that was.
+    """
+    parser = build_parser(f"{script}.py", config, stop_return, quiet=True)
+    args = parser.parse_args(argv)
+    check_args(args)
+    if args.sweep and not sweep:
+        raise UsageError(f"{script} defines no sweep")
+    if args.sweep and sweep_budget and not (args.max_timesteps or args.max_time):
+        args.max_timesteps = sweep_budget
+    if args.scheduler == "asha" and not args.max_timesteps:
+        raise UsageError("--scheduler asha needs a step budget: give --max-timesteps")
+    if args.smoke and smoke:
+        config = settings.apply_smoke(config, args, parser.parse_args([]), smoke)
+    config = settings.apply_args(config, args)
+    if inside_ray_job():
+        # The job's working dir is a temporary copy that Ray may delete once the trial's
+        # workers are gone, while this driver still runs: keep nothing in it.
+        if args.storage == parser.get_default("storage"):
+            args.storage = str(Path.home() / JOB_STORAGE)
+            print(f"{script}: inside a Ray job; results go to {args.storage} (--storage)")
+        os.chdir(Path.home())
+    storage = check_storage(args.storage)
+    name, resuming = experiment_path(storage, script, args.name, args.resume)
+    if args.address and not ray.is_initialized():
+        check_reachable(args.address)
+    tracked = tracking_callbacks(args, script, name, storage, argv)
     in_process = not (args.sweep or settings.remote_actors(config))
     connect_ray(
         args.address,
@@ -90,26 +181,23 @@ def run(
         prestart=1 if in_process else None,
     )
     grid_space = sweep if args.sweep else None
-    try:  # what only a running Ray can tell: its GPUs, and an experiment's saved state
-        tuner.check_gpus(args)
-        experiment = tuner.make_tuner(
-            config, args, grid_space, storage, name, resuming, [] if resuming else tracked
-        )
-    except UsageError as err:
-        fail(parser.prog, str(err))
+    # What only a running Ray can tell: its GPUs, and an experiment's saved state.
+    tuner.check_gpus(args)
+    experiment = tuner.make_tuner(
+        config, args, grid_space, storage, name, resuming, [] if resuming else tracked
+    )
     print(
         f"{script}: {'resuming' if resuming else 'training'} {name} "
         f"(goal: mean return of the last 100 episodes ≥ {args.stop_return:g}); "
         f"results in {experiment_dir(storage, name)}",
         flush=True,
     )
-    resume = console.resume_command(_script_path(script), argv, name)
+    resume = resume_hint.replace("{name}", name)
     try:
         grid, stopped_by = tuner.fit(experiment)
     except Exception as err:  # Tune's own failure (e.g. its files on a full disk): one line
         problem = console.training_stopped(err, storage)
-        print(f"{parser.prog}: error: {problem}; then try: {resume}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise TrainingStopped(f"{problem}; then try: {resume}") from None
     console.print_summary(
         grid,
         script=script,
@@ -118,14 +206,14 @@ def run(
         stop_return=args.stop_return,
         sweep=grid_space,
         wall_s=time.time() - started,
+        since=since,
     )
     if stopped_by is not None:
         print(f"\ninterrupted; continue with: {resume}")
-        raise SystemExit(128 + stopped_by)  # as the shell reports it: 130 Ctrl-C, 143 SIGTERM
+        return grid, 128 + stopped_by  # as the shell reports it: 130 Ctrl-C, 143 SIGTERM
     full = console.storage_full(storage)
     if full:  # the report could not be written either
-        print(f"{parser.prog}: error: {full}; then try: {resume}", file=sys.stderr)
-        raise SystemExit(1)
+        raise TrainingStopped(f"{full}; then try: {resume}")
     if args.report:
         found = console.report_after_training(
             storage,
@@ -141,9 +229,61 @@ def run(
             tracking.log_outcome(
                 tracked, best.result.metrics["trial_id"], best.checkpoint.path, found.report
             )
-    if grid.errors:
-        raise SystemExit(1)
-    return grid
+    return grid, 1 if grid.errors else 0
+
+
+class TrainingStopped(Exception):
+    """Tune itself could not go on (e.g. its files on a full disk): one line that says what
+    to do, ending with how to resume."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython: this one line, no traceback
+        return [f"{type(self).__name__}: {self}"]
+
+
+def load_experiment(name: str) -> Any:
+    """The module of ``experiments/<name>.py`` (its ``config``, ``STOP_RETURN``, ``SWEEP``…)."""
+    path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.py"
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.py"))
+        raise UsageError(f"no experiment {name!r}; there are: {', '.join(known)}")
+    module_name = f"experiments.{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+def config_name(config: AlgorithmConfig) -> str:
+    """A name for experiments of a config of one's own, e.g. ``ppo_cartpole-v1``."""
+    env = str(config.env or "env").split(":")[-1].lower()
+    return f"{config.algo_class.__name__.lower()}_{env}"
+
+
+def as_argv(parser: Any, flags: dict[str, Any]) -> list[str]:
+    """``train()``'s keyword arguments as the command line: ``max_time=60`` → ``--max-time
+    60``; True → the flag; False → ``--no-FLAG`` or nothing; a list → the flag per item;
+    ``config={"lr": 1e-3}`` → ``--config lr=0.001``. An unknown name is a ``UsageError``."""
+    options = parser._option_string_actions  # argparse's table of flags
+    argv: list[str] = []
+    for key, value in flags.items():
+        flag = "--" + key.replace("_", "-")
+        if flag not in options or key == "help":
+            raise UsageError(f"train() has no flag {key}= (its flags: experiments/X.py --help)")
+        if value is None:
+            continue
+        if value is True:
+            argv.append(flag)
+        elif value is False:
+            argv += ["--no-" + flag[2:]] if "--no-" + flag[2:] in options else []
+        elif isinstance(value, dict):
+            argv += [x for k, v in value.items() for x in (flag, f"{k}={v!r}")]
+        elif isinstance(value, (list, tuple)):
+            argv += [x for v in value for x in (flag, str(v))]
+        else:
+            argv += [flag, str(value)]
+    return argv
 
 
 def tracking_callbacks(
