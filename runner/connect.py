@@ -19,7 +19,7 @@ import ray
 import envs
 from runner import patches
 from runner.cli import UsageError, build_parser, check_args, unreachable
-from runner.storage import check_storage, experiment_path, inside_ray_job
+from runner.storage import check_storage, experiment_path, inside_ray_job, is_remote
 from runner.worker import PREIMPORT  # importing it also quiets routine logs here
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ def start_local_ray_early(argv: Sequence[str] | None = None) -> None:
     try:
         args = build_parser(script.name, quiet=True).parse_args(argv)
         check_args(args)
-        if args.address or args.config or args.sweep:
+        if args.address or args.config or args.sweep or is_remote(args.storage):
             return
         if any((args.env_runners, args.eval_runners, args.learners)):
             return
@@ -109,17 +109,29 @@ def connect_ray(
 
 
 def check_reachable(address: str, timeout_s: float = 10.0) -> None:
-    """``UsageError`` unless something listens at a ``host:port`` cluster address: Ray itself
-    retries an unreachable one for minutes. Other forms ("auto", ``ray://``) are Ray's."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or "/" in address:
+    """``UsageError`` unless a Ray cluster listens at ``address``: ``host:port``, a Ray
+    Client ``ray://host:port``, or ``auto`` (the cluster Ray last started on this machine, as
+    /tmp/ray/ray_current_cluster names it, even a dead one). Ray itself retries for minutes."""
+    target = address
+    if address == "auto":
+        current = Path(os.environ.get("RAY_TMPDIR", "/tmp"), "ray", "ray_current_cluster")
+        if not current.is_file():
+            raise UsageError(
+                "--address auto (or RAY_ADDRESS=auto), but no Ray cluster was started on this "
+                "machine; start one with ray start --head, or leave the address unset for a "
+                "local Ray of the script's own"
+            )
+        target = current.read_text().strip()
+    host, sep, port = target.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or "/" in host:
         return
     reason = unreachable(host, int(port), timeout_s)
     if reason:
+        where = f"{address} ({target}, from {current})" if address == "auto" else address
         raise UsageError(
-            f"no Ray cluster answers at {address} ({reason}); start one there with "
-            "`ray start --head`, or fix --address / RAY_ADDRESS"
-        ) from None
+            f"no Ray cluster answers at {where} ({reason}); start one there with "
+            "ray start --head, or fix --address / RAY_ADDRESS"
+        )
 
 
 def _worker_env(threads: int | None) -> dict[str, str]:

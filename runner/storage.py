@@ -5,10 +5,13 @@ Light on purpose (no RLlib): ``start_local_ray_early`` checks these before RLlib
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from runner.cli import UsageError
 
@@ -40,7 +43,18 @@ def inside_ray_job() -> bool:
 
 def check_storage(storage: str) -> str:
     """Create ``storage`` if needed and prove it is writable; return it as an absolute path."""
-    if is_remote(storage):  # s3://, gs://, ... : Tune's pyarrow filesystem checks these itself
+    if is_remote(storage):  # s3://, gs://, ...: reached through pyarrow, as Tune will
+        import pyarrow.fs
+
+        try:
+            filesystem, path = pyarrow.fs.FileSystem.from_uri(storage)
+            filesystem.get_file_info(path)
+        except (OSError, pyarrow.ArrowException) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UsageError(
+                f"--storage {storage} cannot be reached ({reason}); check the URI, your "
+                "credentials and the network"
+            ) from None
         return storage
     path = Path(storage).expanduser().absolute()
     probe = path / f".write-test-{uuid.uuid4().hex}"
@@ -81,3 +95,32 @@ def experiment_path(storage: str, script: str, name: str | None, resume: bool) -
             f"{root / name} already exists; add --resume to continue it or pick another --name"
         )
     return name, False
+
+
+_locks: dict[str, Any] = {}  # experiment lock files this process holds, open until it exits
+
+
+def lock_experiment(storage: str, name: str) -> None:
+    """Claim experiment ``name`` in a local ``storage`` for this process; ``UsageError`` if
+    another process runs it (two drivers would train the same trials into the same files)."""
+    if is_remote(storage):
+        return
+    path = Path(storage, f".{name}.lock")
+    if str(path) in _locks:  # this process's own, e.g. train(..., resume=True) in a notebook
+        return
+    handle = open(path, "a+")  # noqa: SIM115 (held open: the lock lasts as long as the process)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise UsageError(
+            f"experiment {name} is being run by {owner}; let it finish, or stop it "
+            "(Ctrl-C), then --resume"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+    handle.flush()
+    _locks[str(path)] = handle

@@ -28,6 +28,7 @@ from runner.storage import (
     experiment_dir,
     experiment_path,
     inside_ray_job,
+    lock_experiment,
 )
 
 
@@ -183,6 +184,8 @@ def train_argv(
     grid_space = sweep if args.sweep else None
     # What only a running Ray can tell: its GPUs, and an experiment's saved state.
     tuner.check_gpus(args)
+    tuner.check_cpus(config)
+    lock_experiment(storage, name)
     experiment = tuner.make_tuner(
         config, args, grid_space, storage, name, resuming, [] if resuming else tracked
     )

@@ -147,3 +147,19 @@ def check_gpus(args: argparse.Namespace) -> None:
     raise UsageError(
         f"--gpus {args.gpus:g} asked for, but this Ray cluster has {have:g} GPUs; drop --gpus"
     )
+
+
+def check_cpus(config: AlgorithmConfig) -> None:
+    """Refuse a trial that needs more CPUs than the cluster has: Tune would keep it pending
+    forever, printing "insufficient resources" warnings."""
+    request = config.algo_class.default_resource_request(config)
+    need = request.required_resources.get("CPU", 0)
+    have = ray.cluster_resources().get("CPU", 0)
+    if need <= have:
+        return
+    raise UsageError(
+        f"one trial needs {need:g} CPUs (its own process {config.num_cpus_for_main_process:g}, "
+        f"{config.num_env_runners} env runners, {config.evaluation_num_env_runners} evaluation "
+        f"runners, {config.num_learners} learners), but this Ray cluster has {have:g}; lower "
+        "--env-runners, --eval-runners or --learners"
+    )

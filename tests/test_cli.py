@@ -39,6 +39,22 @@ def _error_lines(stderr: str) -> list[str]:
             ["--address", "127.0.0.1:1"],
             "no Ray cluster answers at 127.0.0.1:1 (Connection refused)",
         ),
+        # A Ray Client address: Ray retried for 35 s, then a traceback.
+        (
+            ["--address", "ray://127.0.0.1:1"],
+            "no Ray cluster answers at ray://127.0.0.1:1 (Connection refused)",
+        ),
+        # Remote storage that cannot be reached: a pyarrow traceback from inside Tune before.
+        (
+            ["--storage", "s3://bucket/x?endpoint_override=127.0.0.1:1&scheme=http"],
+            "--storage s3://bucket/x?endpoint_override=127.0.0.1:1&scheme=http cannot be reached",
+        ),
+        # More CPUs than the cluster has: Tune kept the trial pending forever.
+        (
+            ["--env-runners", "8"],
+            "one trial needs 9 CPUs (its own process 1, 8 env runners, 0 evaluation runners, "
+            "0 learners), but this Ray cluster has 2",
+        ),
         # Would otherwise only show as a remote env runner restarting again and again.
         (
             ["--env", "failing_envs:FailsOnReset-v0", "--env-runners", "1"],
@@ -56,10 +72,11 @@ def test_bad_values_are_one_line_errors(args, expected, tmp_path):
     # short path: Ray's socket paths must fit in 107 bytes). Only the GPU count needs a
     # running Ray to be checked.
     ray_tmp = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
-    needs_ray = args[0] == "--gpus"
+    needs_ray = args[0] in ("--gpus", "--env-runners")  # what only a running Ray can tell
     env = {} if needs_ray else {"RAY_TMPDIR": str(ray_tmp)}
     try:
-        proc = run_script(*args, "--storage", str(tmp_path / "results"), timeout=120, env=env)
+        storage = [] if "--storage" in args else ["--storage", str(tmp_path / "results")]
+        proc = run_script(*args, *storage, timeout=120, env=env)
         started = (ray_tmp / "ray").exists()
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -263,6 +264,49 @@ def test_an_unreachable_ray_address_from_the_environment_fails_fast_in_one_line(
     assert proc.returncode == 2, proc.stderr
     [line] = [line for line in proc.stderr.splitlines() if line.strip()]
     assert "no Ray cluster answers at 127.0.0.1:1" in line and "RAY_ADDRESS" in line
+
+
+def test_ray_address_auto_naming_a_dead_cluster_fails_fast_in_one_line(tmp_path):
+    # RAY_ADDRESS=auto joins the cluster /tmp/ray/ray_current_cluster names, even a dead one:
+    # Ray retried for over 2 minutes.
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+    (ray_tmp / "ray").mkdir()
+    (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:1")
+    try:
+        proc = run_script(
+            "--storage", str(tmp_path), env={"RAY_ADDRESS": "auto", "RAY_TMPDIR": str(ray_tmp)},
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 2
+    [line] = proc.stderr.splitlines()
+    assert "no Ray cluster answers at auto (127.0.0.1:1, from " in line
+
+
+def test_a_second_driver_on_a_running_experiment_is_refused(tmp_path):
+    args = [
+        sys.executable, str(CARTPOLE_PPO), "--storage", str(tmp_path), "--name", "busy",
+        "--max-timesteps", "200000", "--stop-return", "10000", "--eval-interval", "0",
+        "--no-video", "--no-report",
+    ]  # fmt: skip
+    first = subprocess.Popen(args, cwd=REPO, text=True, stdout=subprocess.PIPE)
+    try:
+        for line in first.stdout:
+            if " iter " in line:
+                break
+        # Before: the second driver resumed the same trial, and both wrote its result.json.
+        second = subprocess.run(
+            [*args, "--resume"], cwd=REPO, text=True, capture_output=True, timeout=120
+        )
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=120)
+    assert second.returncode == 2
+    [line] = second.stderr.splitlines()
+    assert f"experiment busy is being run by pid {first.pid} on " in line
+    iterations = [r["training_iteration"] for r in read_results(trial_dir(tmp_path / "busy"))]
+    assert iterations == sorted(iterations)
 
 
 def test_wall_time_counts_from_python_not_from_the_shell_that_execs_it(tmp_path):
