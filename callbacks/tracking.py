@@ -28,6 +28,7 @@ from ray.tune.utils import flatten_dict
 
 from callbacks.eval_video import announced_video
 from runner.cli import UsageError, wandb_offline
+from runner.storage import is_remote
 
 VIDEO_KEY = "mp4"  # logged as evaluation/video/mp4, beside evaluation/video/path's number keys
 
@@ -44,7 +45,7 @@ def trial_params(trial: Any, command: str) -> dict[str, Any]:
 
 def local_file(path: str) -> str:
     """``path`` itself, or for remote storage (``s3://…``) a local copy for the tool to read."""
-    if "://" not in path:
+    if not is_remote(path):
         return path
     import pyarrow.fs
 
@@ -70,7 +71,7 @@ class WandbRuns(WandbLoggerCallback):
 
     def log_trial_start(self, trial: Any) -> None:
         self.kwargs["config"] = trial_params(trial, self.command)  # replaces trial.config
-        if "://" not in trial.path and not os.environ.get("WANDB_DIR"):
+        if not is_remote(trial.path) and not os.environ.get("WANDB_DIR"):
             # Straight into the trial directory: Tune would otherwise copy the run's files
             # there from its staging directory, possibly before wandb has finished them.
             os.makedirs(trial.path, exist_ok=True)
@@ -85,13 +86,11 @@ class WandbRuns(WandbLoggerCallback):
         super().on_experiment_end(trials, **info)
 
     def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
-        path = announced_video(result).get("path")
-        if path:
+        video = announced_video(result)
+        if video.get("path"):
             import wandb
 
-            video = dict(
-                result["evaluation"]["video"], **{VIDEO_KEY: wandb.Video(local_file(path))}
-            )
+            video = {**video, VIDEO_KEY: wandb.Video(local_file(video["path"]))}
             result = {**result, "evaluation": {**result["evaluation"], "video": video}}
         super().log_trial_result(iteration, trial, result)
 
@@ -132,17 +131,21 @@ class MlflowRuns(MLflowLoggerCallback):
     def log_trial_start(self, trial: Any) -> None:
         self._guarded("starting a run", lambda: self._start_run(trial))
 
+    def run_of(self, trial_id: str) -> str | None:
+        """The id of the run tagged with ``trial_id`` in this experiment, if there is one."""
+        found = self.mlflow_util._get_client().search_runs(
+            [self.mlflow_util.experiment_id],
+            filter_string=f"tags.trial_id = '{trial_id}'",
+            max_results=1,
+        )
+        return found[0].info.run_id if found else None
+
     def _start_run(self, trial: Any) -> None:
         if trial in self._trial_runs:
             return
-        client = self.mlflow_util._get_client()
-        found = client.search_runs(
-            [self.mlflow_util.experiment_id],
-            filter_string=f"tags.trial_id = '{trial.trial_id}'",
-            max_results=1,
-        )
+        found = self.run_of(trial.trial_id)
         if found:  # --resume: the trial's run goes on
-            self._trial_runs[trial] = found[0].info.run_id
+            self._trial_runs[trial] = found
             return
         tags = {**(self.tags or {}), "trial_name": str(trial), "trial_id": trial.trial_id}
         run = self.mlflow_util.start_run(tags=tags, run_name=str(trial))
@@ -157,15 +160,15 @@ class MlflowRuns(MLflowLoggerCallback):
         # One log_batch per result: Ray's callback logs each of RLlib's ~200 metrics in a
         # call of its own, which made a CartPole run 37 % slower on the file store.
         run_id = self._trial_runs.get(trial)
-        if run_id:
-            metrics = mlflow_metrics(result)
-            self._guarded(
-                "logging metrics",
-                lambda: self.mlflow_util._get_client().log_batch(run_id, metrics=metrics),
-            )
+        if not run_id:
+            return
+        metrics = mlflow_metrics(result)
+        self._guarded(
+            "logging metrics",
+            lambda: self.mlflow_util._get_client().log_batch(run_id, metrics=metrics),
+        )
         path = announced_video(result).get("path")
-        if path and trial in self._trial_runs:
-            run_id = self._trial_runs[trial]
+        if path:
             self._guarded(
                 "logging a video",
                 lambda: self.mlflow_util._get_client().log_artifact(
@@ -215,7 +218,7 @@ def callbacks(tools: list[str], *, script: str, name: str, storage: str, command
 
 def mlflow_uri(storage: str) -> str:
     """The default MLflow store: ``mlruns/`` beside the experiments in ``--storage``."""
-    if "://" in storage and not os.environ.get("MLFLOW_TRACKING_URI"):
+    if is_remote(storage) and not os.environ.get("MLFLOW_TRACKING_URI"):
         raise UsageError(
             "--track mlflow with a remote --storage: set MLFLOW_TRACKING_URI to your MLflow "
             "server (its file store must be local)"
@@ -255,14 +258,10 @@ def _wandb_outcome(callback: WandbRuns, trial_id: str, checkpoint: str, report: 
 
 def _mlflow_outcome(callback: MlflowRuns, trial_id: str, checkpoint: str, report: Path) -> None:
     def add() -> None:
-        client = callback.mlflow_util._get_client()
-        runs = client.search_runs(
-            [callback.mlflow_util.experiment_id],
-            filter_string=f"tags.trial_id = '{trial_id}'",
-            max_results=1,
-        )
-        if runs:
-            client.set_tag(runs[0].info.run_id, "best_checkpoint", checkpoint)
-            client.log_artifact(runs[0].info.run_id, str(report))
+        run_id = callback.run_of(trial_id)
+        if run_id:
+            client = callback.mlflow_util._get_client()
+            client.set_tag(run_id, "best_checkpoint", checkpoint)
+            client.log_artifact(run_id, str(report))
 
     callback._guarded("adding the report", add)

@@ -18,6 +18,7 @@ import envs
 
 SMOKE_ITERATIONS = 2
 TRACKERS = ("wandb", "mlflow")
+WANDB_DEFAULT_URL = "https://api.wandb.ai"  # W&B's server unless WANDB_BASE_URL says another
 DEFAULT_EVAL_INTERVAL = 20  # where the script's config sets no evaluation_interval
 
 
@@ -294,7 +295,7 @@ def check_tracker(tool: str) -> None:
                 "--track wandb: no W&B API key; run wandb login, or set WANDB_MODE=offline "
                 "to log locally and upload later with wandb sync"
             )
-        server = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+        server = os.environ.get("WANDB_BASE_URL", WANDB_DEFAULT_URL)
         _check_server(server, f"W&B at {server}", "check the network, or set WANDB_MODE=offline")
     if tool == "mlflow" and os.environ.get("MLFLOW_TRACKING_URI", "").startswith("http"):
         # MLflow's client would retry for ~4 minutes before the first trial starts.
@@ -328,7 +329,7 @@ def wandb_offline() -> bool:
 def _wandb_api_key() -> bool:
     if os.environ.get("WANDB_API_KEY"):
         return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    host = urlparse(os.environ.get("WANDB_BASE_URL", WANDB_DEFAULT_URL)).hostname
     try:
         return netrc.netrc().authenticators(host or "") is not None
     except (OSError, netrc.NetrcParseError):
