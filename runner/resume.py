@@ -10,20 +10,30 @@ head node, a power cut) leaves a state that lags behind the trial directories, a
   storage anymore");
 - checkpoints saved since are unknown to it: the trial restarts from an older one, runs
   those iterations again, and analysis never sees the newer checkpoints;
-- a trial that finished since is still "running" in it: Tune restores it and runs it again.
+- a trial that finished since is still "running" in it: Tune restores it and runs it again;
+- a trial that failed while saving a checkpoint keeps a pending STOP in it, which stops the
+  resumed trial after one iteration.
 
-``reconcile(experiment)`` mends all three in place from what is on disk (local storage only)
-and returns one line per trial it changed.
+A full disk leaves worse: Tune writes its state and each trial's results on the driver's
+local disk first and then copies them to storage, so a copy cut short by the full disk holds
+a torn JSON state, or a torn last line in result.json that the resumed trial's first row
+would be appended to.
+
+``reconcile(experiment)`` mends all of it in place from what is on disk (local storage only):
+first ``finish_upload`` completes the cut copies from the driver's local ones, then each
+trial's state; it returns one line per file or trial it changed.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
+import shutil
 from numbers import Number
 from pathlib import Path
 from typing import Any
 
+from ray._common.utils import get_default_ray_temp_dir
 from ray.train import Checkpoint
 from ray.tune.result import DEBUG_METRICS
 from ray.tune.utils import flatten_dict
@@ -39,7 +49,7 @@ ENDED = ("TERMINATED", "ERROR")
 
 
 def reconcile(experiment: Path) -> list[str]:
-    lines = []
+    lines = finish_upload(experiment)
     for state_file in sorted(experiment.glob("experiment_state-*.json")):
         try:
             state = json.loads(state_file.read_text())
@@ -56,11 +66,61 @@ def reconcile(experiment: Path) -> list[str]:
                 changed = True
             if line:
                 lines.append(f"trial {trial.get('trial_id', '?')}: {line}")
+        # Decisions the dead driver held for saves in flight: a trial that failed while saving
+        # holds a STOP here, which Tune restores and applies after the resumed trial's first save.
+        pending = state.get("runner_data", {})
+        for key in ("_cached_trial_decisions", "_queued_trial_decisions"):
+            if pending.get(key):
+                pending[key] = {}
+                changed = True
         if changed:
             tmp = state_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(state))
             tmp.replace(state_file)
     return lines
+
+
+def finish_upload(experiment: Path) -> list[str]:
+    """Complete the files of ``experiment`` whose copy to storage was cut short, from the
+    driver's local copy (Tune's driver staging directory in the Ray session that wrote them,
+    on this machine); then cut any torn last line left in a trial's result.json or
+    progress.csv, so that resumed rows start on a line of their own."""
+    lines = []
+    staging = _driver_staging(experiment)
+    if staging is not None:
+        for local in sorted(p for p in staging.rglob("*") if p.is_file()):
+            stored = experiment / local.relative_to(staging)
+            if _cut_short(stored, local):
+                shutil.copyfile(local, stored)
+                lines.append(f"{stored}: completed (its copy to storage was cut short)")
+    for log in sorted([*experiment.glob("*/result.json"), *experiment.glob("*/progress.csv")]):
+        data = log.read_bytes()
+        if data and not data.endswith(b"\n"):
+            log.write_bytes(data[: data.rfind(b"\n") + 1])
+            lines.append(f"{log}: its torn last line removed (its iteration runs again)")
+    return lines
+
+
+def _driver_staging(experiment: Path) -> Path | None:
+    """The newest driver staging directory on this machine that wrote ``experiment``'s
+    newest state file, or None."""
+    states = sorted(experiment.glob("experiment_state-*.json"))
+    if not states:
+        return None
+    candidates = Path(get_default_ray_temp_dir()).glob(
+        f"session_*/artifacts/*/{experiment.name}/driver_artifacts/{states[-1].name}"
+    )
+    newest = max(candidates, key=lambda p: p.stat().st_mtime, default=None)
+    return newest.parent if newest else None
+
+
+def _cut_short(stored: Path, local: Path) -> bool:
+    """Whether ``stored`` is a strict beginning of ``local``: a copy that stopped early."""
+    if not stored.is_file() or stored.stat().st_size >= local.stat().st_size:
+        return False
+    with open(stored, "rb") as a, open(local, "rb") as b:
+        part = a.read()
+        return b.read(len(part)) == part
 
 
 def _reconcile_trial(experiment: Path, trial: dict, entry: list) -> str | None:

@@ -325,19 +325,32 @@ def test_wall_time_counts_from_python_not_from_the_shell_that_execs_it(tmp_path)
     assert wall < whole - 3, (wall, whole)  # the shell's 3 s of sleep are not counted
 
 
-def test_a_full_storage_disk_is_one_line_that_names_it(tmp_path):
+def test_a_full_storage_disk_is_one_line_and_resumes_once_space_is_freed(tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    flags = ["--storage", str(disk), "--name", "full", "--checkpoint-every", "1",
+             "--max-timesteps", "30000", "--eval-interval", "0", "--no-report"]  # fmt: skip
     try:
-        proc = run_script(
-            "--storage", str(disk), "--name", "full", "--checkpoint-every", "1",
-            "--max-timesteps", "60000", "--eval-interval", "0", "--no-report", timeout=300,
-        )  # fmt: skip
+        full = run_script(*flags, timeout=300)
+        [error] = [line for line in full.stderr.splitlines() if ": error: " in line]
+        subprocess.run(["mount", "-o", "remount,size=100m", str(disk)], check=True)
+        resumed = run_script(*flags, "--resume", timeout=300)
+        rows = [json.loads(line) for line in (trial_dir(disk / "full") / "result.json").open()]
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
-    assert proc.returncode == 1, proc.stdout[-2000:]
-    [error] = [line for line in proc.stderr.splitlines() if ": error: " in line]
+    assert full.returncode == 1, full.stdout[-2000:]
     assert f"--storage {disk} is full (OSError: [Errno 28] No space left on device)" in error
     assert error.endswith("--resume")
-    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) <= 5, proc.stderr
+    assert "Traceback" not in full.stderr and len(full.stderr.splitlines()) <= 5, full.stderr
+
+    # Freed space: the files the full disk cut short are whole again (every result.json row
+    # parses, none glued to the next), and the trial trains on to its step budget from its
+    # last good checkpoint instead of stopping after one iteration.
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "cut short" in resumed.stdout
+    restarts = [i for i in range(1, len(rows)) if rows[i]["iterations_since_restore"] == 1]
+    assert len(restarts) == 1, [r["training_iteration"] for r in rows]
+    before, after = rows[: restarts[0]], rows[restarts[0] :]
+    assert after[0]["training_iteration"] <= before[-1]["training_iteration"] + 1
+    assert len(after) > 3 and after[-1]["num_env_steps_sampled_lifetime"] >= 30000
