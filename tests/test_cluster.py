@@ -4,7 +4,9 @@ RAY_ADDRESS, and `ray job submit --working-dir .`."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from conftest import (
     smoke_run_with_videos,
     trial_dir,
 )
+
+from analysis.watch import read_results
 
 # Env runners on the worker node only: the trial itself takes the head's one CPU.
 ON_WORKER = 'custom_resources_per_env_runner={"worker_node": 0.01}'
@@ -84,20 +88,44 @@ def test_script_joins_the_cluster_with_ray_address(cluster, tmp_path):
     _assert_ran_on_worker(cluster, before, tmp_path / "joined")
 
 
-def test_ray_job_submit_with_the_working_dir(cluster, tmp_path):
+def test_ray_job_submit_and_ray_job_stop_then_a_new_job_resumes(cluster, tmp_path):
     before = cluster.env_runners()
-    proc = subprocess.run(
-        [
-            "ray", "job", "submit", "--address", cluster.dashboard, "--working-dir", ".", "--",
-            "python", "experiments/cartpole_ppo.py", "--smoke", "--env-runners", "1",
-            "--config", ON_WORKER, "--report-episodes", "1",
-            "--storage", str(tmp_path), "--name", "submitted",
-        ],
+    flags = ["--env-runners", "1", "--config", ON_WORKER, "--max-timesteps", "25000",
+             "--checkpoint-every", "1", "--eval-interval", "10", "--report-episodes", "1",
+             "--storage", str(tmp_path), "--name", "submitted"]  # fmt: skip
+    job = ["ray", "job", "submit", "--address", cluster.dashboard, "--working-dir", "."]
+    submitted = subprocess.run(
+        [*job, "--no-wait", "--", "python", "experiments/cartpole_ppo.py", *flags],
+        cwd=REPO, env=cluster.env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    job_id = re.search(r"raysubmit_\w+", submitted.stdout)[0]
+    deadline = time.monotonic() + 240
+    while not list(tmp_path.glob("submitted/*/checkpoint_*")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    stop = subprocess.run(
+        ["ray", "job", "stop", "--address", cluster.dashboard, job_id],
+        env=cluster.env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert stop.returncode == 0, stop.stdout[-2000:] + stop.stderr[-2000:]
+    logs = subprocess.run(
+        ["ray", "job", "logs", "--address", cluster.dashboard, job_id],
+        env=cluster.env, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    # ray job stop sends SIGTERM: the driver saves Tune's state and says how to go on.
+    assert re.search(r"interrupted; continue with: python .* --resume$", logs, re.M), logs[-3000:]
+    stopped_at = read_results(trial_dir(tmp_path / "submitted"))[-1]
+    assert stopped_at["num_env_steps_sampled_lifetime"] < 25000, "it finished before the stop"
+
+    resumed = subprocess.run(
+        [*job, "--", "python", "experiments/cartpole_ppo.py", *flags, "--resume"],
         cwd=REPO, env=cluster.env, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "succeeded" in proc.stdout
-    assert "== cartpole_ppo: submitted" in proc.stdout  # the job's own output, streamed back
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "succeeded" in resumed.stdout
+    assert "== cartpole_ppo: submitted" in resumed.stdout  # the job's own output, streamed back
+    last = read_results(trial_dir(tmp_path / "submitted"))[-1]
+    assert last["training_iteration"] > stopped_at["training_iteration"]
+    assert last["num_env_steps_sampled_lifetime"] >= 25000 or last["return_last100"] >= 450
     _assert_ran_on_worker(cluster, before, tmp_path / "submitted")
 
 
