@@ -30,6 +30,7 @@ _LAZY = {
     "Episodes": "analysis.policy",
     "Policy": "analysis.policy",
     "RestoreError": "analysis.policy",
+    "record": "analysis.policy",
     "Analysis": "analysis.report",
     "analyse": "analysis.report",
 }
@@ -47,6 +48,7 @@ __all__ = [
     "Policy",
     "RestoreError",
     "analyse",
+    "record",
     "show_report",
     "show_video",
     "watch",

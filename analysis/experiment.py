@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,13 @@ def varying_keys(grid: tune.ResultGrid) -> list[str]:
     if len(configs) < 2:
         return []
     keys = dict.fromkeys(k for config in configs for k in config)
-    return [k for k in keys if len({repr(config.get(k)) for config in configs}) > 1]
+    return [k for k in keys if len({_shown(config.get(k)) for config in configs}) > 1]
+
+
+def _shown(value: Any) -> str:
+    """``value``'s repr without memory addresses: each trial's copy of the same callback
+    object (``<... object at 0x...>``) is the same setting."""
+    return re.sub(r" at 0x[0-9a-f]+", "", repr(value))
 
 
 def metric_names(grid: tune.ResultGrid) -> list[str]:

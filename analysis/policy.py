@@ -84,18 +84,23 @@ class Policy:
     """A policy ready to play: an evaluation EnvRunner with one env, restored or fresh.
 
     ``Policy(checkpoint)`` restores the trained policy (module and connectors);
-    ``Policy(checkpoint, restore=False)`` is the same network before training, for contrast.
+    ``Policy(checkpoint, restore=False)`` is the same network before training, for contrast;
+    ``Policy(config)`` is a fresh network of an AlgorithmConfig (a "before" video).
     """
 
     def __init__(
         self,
-        checkpoint: str | Path,
+        checkpoint: str | Path | AlgorithmConfig,
         *,
         restore: bool = True,
         video_episodes: int = 0,
         virtual_display: str = "auto",
     ) -> None:
-        config = checkpoint_config(checkpoint).get_evaluation_config_object()
+        if isinstance(checkpoint, AlgorithmConfig):
+            config, restore = checkpoint, False
+        else:
+            config = checkpoint_config(checkpoint)
+        config = config.get_evaluation_config_object()
         config = config.copy(copy_frozen=False)
         config.env_runners(num_env_runners=0, num_envs_per_env_runner=1)
         config.evaluation(evaluation_num_env_runners=0)
@@ -149,7 +154,7 @@ class Policy:
 
 
 def record(
-    checkpoint: str | Path,
+    checkpoint: str | Path | AlgorithmConfig,
     out: str | Path,
     *,
     restore: bool = True,

@@ -1,6 +1,7 @@
 """Watch an experiment while it trains: fresh learning curves and the newest evaluation video.
 
-``watch(dir)`` in a notebook redraws the curves and plays the newest video inline;
+``watch(dir)`` in a notebook redraws the curves and plays the newest video inline, in one
+output that is updated in place (``LiveView``, which ``train()``'s progress uses too);
 ``python -m analysis --watch DIR`` in a terminal prints one line per new result or video
 and keeps ``DIR/analysis/live_curves.png`` current. Both stop when every trial has ended
 (Tune marks a trial's last result ``done``), or on Ctrl-C / interrupt.
@@ -11,8 +12,12 @@ machine that sees the experiment directory, while Tune is still writing it.
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -83,7 +88,7 @@ def _failed_last(trial: Path) -> bool:
         return True
 
 
-def plot_live(snap: Snapshot, out: Path) -> Path:
+def curves_png(snap: Snapshot) -> bytes:
     """Return vs env steps for every trial so far (training, and greedy evaluation dots)."""
     from analysis.curves import plt  # matplotlib (Agg), loaded on the first redraw
 
@@ -108,12 +113,50 @@ def plot_live(snap: Snapshot, out: Path) -> Path:
     ax.grid(alpha=0.3)
     if len(snap.rows) <= 8:
         ax.legend(fontsize=7, loc="lower right")
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=90)
+    plt.close(fig)
+    return png.getvalue()
+
+
+def plot_live(snap: Snapshot, out: Path) -> Path:
+    """``curves_png`` written to ``out``, whole or not at all (a reader never sees half)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".part.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(out)  # a reader never sees half a PNG
+    tmp.write_bytes(curves_png(snap))
+    tmp.replace(out)
     return out
+
+
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter (or Colab) kernel, where output can be redrawn."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return getattr(shell, "kernel", None) is not None
+
+
+class LiveView:
+    """One notebook output, redrawn in place: status lines, the curves, the newest video."""
+
+    def __init__(self) -> None:
+        self._handle = None
+
+    def show(self, status: list[str], curves: bytes | None, video: Path | None) -> None:
+        from IPython.display import HTML, display
+
+        from analysis.notebook import video_html
+
+        parts = [f"<pre style='margin:0'>{html.escape(chr(10).join(status))}</pre>"]
+        if curves:
+            data = base64.b64encode(curves).decode("ascii")
+            parts.append(f'<img alt="learning curves" src="data:image/png;base64,{data}">')
+        if video is not None and video.is_file():
+            parts.append(f"<p>newest evaluation video: {html.escape(video.name)}</p>")
+            parts.append(video_html(video))
+        page = HTML("\n".join(parts))
+        if self._handle is None:
+            self._handle = display(page, display_id=True)
+        else:
+            self._handle.update(page)
 
 
 @dataclass
@@ -184,21 +227,13 @@ def watch_terminal(
 
 def watch(experiment: str | Path, *, interval: float = 2.0, timeout: float | None = None) -> None:
     """In a notebook: redraw the curves and play the newest evaluation video as they come."""
-    from IPython.display import Image, clear_output, display
-
-    from analysis.notebook import video_html
-
-    newest_video = None
+    view, curves, newest_video = LiveView(), None, None
     for update in updates(experiment, interval=interval, timeout=timeout):
         newest_video = update.video or newest_video
-        clear_output(wait=True)
-        print(
+        if update.curves:
+            curves = update.curves.read_bytes()
+        status = (
             f"iteration {update.iterations}, {update.timesteps:,} steps, "
             f"return(last 100) {update.best_return:.1f}"
         )
-        curves = Path(experiment) / "analysis" / LIVE_CURVES
-        if curves.exists():
-            display(Image(filename=str(curves)))
-        if newest_video:
-            print(f"newest evaluation video: {newest_video.name}")
-            display({"text/html": video_html(newest_video)}, raw=True)
+        view.show([status], curves, newest_video)

@@ -16,6 +16,7 @@ from ray import tune
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from analysis import (
+    EVAL_RETURN,
     AnalysisError,
     best_result,
     best_return,
@@ -25,33 +26,67 @@ from analysis import (
     trials_table,
     varying_keys,
 )
+from analysis.watch import LiveView, Snapshot, curves_png, in_notebook
 from callbacks import RETURN_METRIC, episode_returns
+from callbacks.eval_video import announced_video
 from runner.storage import experiment_dir, is_remote
 
 
 class ProgressLine(tune.Callback):
-    """One line per trial every few seconds: iteration, steps, return, time."""
+    """One line per trial every few seconds: iteration, steps, return, time. In a notebook,
+    one output redrawn in place instead (``analysis.watch.LiveView``): those lines, the
+    learning curves and the newest evaluation video."""
 
     def __init__(self, stop_return: float, max_failures: int = 0, every_s: float = 2.0) -> None:
         self.stop_return = stop_return
         self.max_failures = max_failures
         self.every_s = every_s
         self._last: dict[str, float] = {}
+        self._live: LiveView | None = None
+        self._lines: dict[str, str] = {}
+        self._rows: dict[str, list[dict]] = {}
+        self._video: Path | None = None
+
+    def __getstate__(self) -> dict:  # (Tune pickles its callbacks; the display stays here)
+        return {**self.__dict__, "_live": None, "_lines": {}, "_rows": {}, "_video": None}
+
+    def setup(self, **info) -> None:
+        self._live = LiveView() if in_notebook() else None
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        video = announced_video(result).get("path")
+        if self._live is not None:
+            self._rows.setdefault(trial.trial_id, []).append(
+                {key: result.get(key) for key in _CURVE_KEYS} | _eval_return(result)
+            )
+            if video and not is_remote(video):
+                self._video = Path(video)
         now = time.monotonic()
-        if now - self._last.get(trial.trial_id, -math.inf) < self.every_s:
+        recent = now - self._last.get(trial.trial_id, -math.inf) < self.every_s
+        if recent and not (self._live is not None and video):  # a new video shows at once
             return
         self._last[trial.trial_id] = now
         value = result.get(RETURN_METRIC, math.nan)
         shown = f"{value:7.1f}" if not math.isnan(value) else "      -"  # no episode ended yet
-        print(
+        line = (
             f"[{trial.trial_id}] iter {result['training_iteration']:>4}  "
             f"steps {int(result.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)):>9,}  "
             f"return(last 100) {shown} / {self.stop_return:g}  "
-            f"{result.get('time_total_s', 0):6.1f} s",
-            flush=True,
+            f"{result.get('time_total_s', 0):6.1f} s"
         )
+        if self._live is None:
+            print(line, flush=True)
+        else:
+            self._lines[trial.trial_id] = line
+            self._redraw()
+
+    def on_experiment_end(self, trials, **info) -> None:
+        if self._live is not None and self._rows:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        curves = curves_png(Snapshot(rows=self._rows))
+        self._live.show(list(self._lines.values()), curves, self._video)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         print(f"[{trial.trial_id}] FAILED: {_error_line(trial.error_file)}", flush=True)
@@ -62,6 +97,15 @@ class ProgressLine(tune.Callback):
             f"retrying: failure {trial.num_failures} of --max-failures {self.max_failures} allowed",
             flush=True,
         )
+
+
+_CURVE_KEYS = (NUM_ENV_STEPS_SAMPLED_LIFETIME, RETURN_METRIC)
+
+
+def _eval_return(result: dict) -> dict:
+    """The greedy evaluation's return, if this result has one, keyed as the curves read it."""
+    value = (result.get("evaluation") or {}).get("env_runners", {}).get("episode_return_mean")
+    return {} if value is None else {EVAL_RETURN: value}
 
 
 def _error_line(error_file: str | None) -> str:

@@ -62,6 +62,9 @@ def make_tuner(
         storage_path=storage,
         stop=StopRule(args),
         verbose=0,
+        # Tune's reporter for a terminal, which verbose=0 silences; in a notebook Tune would
+        # pick its Jupyter one, which leaves an empty output of its own beside ProgressLine's.
+        progress_reporter=tune.CLIReporter(),
         callbacks=[
             ProgressLine(args.stop_return, args.max_failures),
             VideoPathsToTensorBoard(),

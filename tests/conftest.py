@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import imageio_ffmpeg
 import pytest
 import ray
 
@@ -95,6 +96,13 @@ def load_script(path: Path = CARTPOLE_PPO):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def decode_mp4(path: Path) -> tuple[int, tuple[int, int]]:
+    """Frame count and (width, height) of an MP4, decoded with imageio-ffmpeg's reader."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    return sum(1 for _ in reader), tuple(meta["size"])
 
 
 def run_to_failure(*argv: str) -> None:

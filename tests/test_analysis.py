@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import cv2
-import imageio_ffmpeg
 import pandas as pd
 import pytest
 from browser import evaluate_in_page
-from conftest import REPO, run_script, run_to_failure
+from conftest import REPO, decode_mp4, run_script, run_to_failure
 
 from analysis import EVAL_RETURN, Policy, choose_best, load_experiment
 from analysis.notebook import report_html, video_html
@@ -45,12 +44,6 @@ def trained(tmp_path_factory):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return storage / "trained", proc.stdout + proc.stderr  # the console, trials' lines included
-
-
-def _decode(path: Path) -> tuple[tuple[int, int], int]:
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    return tuple(meta["size"]), sum(1 for _ in reader)
 
 
 def test_training_ends_with_the_report_and_says_where_it_is(trained):
@@ -92,17 +85,17 @@ def test_restored_policy_plays_as_well_as_tune_recorded_for_its_checkpoint(train
 def test_outputs_decode_and_csv_has_one_row_per_trial(trained):
     experiment, _ = trained
     out = experiment / "analysis"
-    after_size, after_frames = _decode(out / "after_training.mp4")
+    after_frames, after_size = decode_mp4(out / "after_training.mp4")
     assert after_size == CARTPOLE_SIZE and after_frames >= 10
-    before_size, before_frames = _decode(out / "before_training.mp4")
+    before_frames, before_size = decode_mp4(out / "before_training.mp4")
     assert before_size == CARTPOLE_SIZE and 2 <= before_frames < after_frames
     # The reel is every evaluation video of the best trial, one after the other.
     best = choose_best(load_experiment(experiment))
     clips = evaluation_clips(best.result.path)
     assert len(clips) >= 2
-    reel_size, reel_frames = _decode(out / "progression.mp4")
+    reel_frames, reel_size = decode_mp4(out / "progression.mp4")
     assert reel_size == CARTPOLE_SIZE
-    assert reel_frames == sum(_decode(clip.path)[1] for clip in clips)
+    assert reel_frames == sum(decode_mp4(clip.path)[0] for clip in clips)
     curves = cv2.imread(str(out / "curves.png"))
     assert curves is not None and curves.shape[0] > 300 and curves.shape[1] > 600
     table = pd.read_csv(out / "trials.csv")

@@ -15,9 +15,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-import imageio_ffmpeg
 import pytest
-from conftest import CARTPOLE_PPO, REPO, mlflow_client, run_script, trial_dir, trial_dirs
+from conftest import (
+    CARTPOLE_PPO,
+    REPO,
+    decode_mp4,
+    mlflow_client,
+    run_script,
+    trial_dir,
+    trial_dirs,
+)
 from wandb.proto import wandb_internal_pb2 as pb
 
 OFFLINE = {"WANDB_MODE": "offline", "MLFLOW_ALLOW_FILE_STORE": "true"}
@@ -57,12 +64,6 @@ def offline_runs(directory: Path) -> list[Path]:
     return sorted(directory.glob("wandb/offline-run-*/run-*.wandb"))
 
 
-def frames(path: Path) -> int:
-    reader = imageio_ffmpeg.read_frames(str(path))
-    next(reader)
-    return sum(1 for _ in reader)
-
-
 def test_a_run_reaches_wandb_offline_and_mlflow_with_videos_and_report(tmp_path):
     storage = tmp_path / "results"
     proc = run_script(
@@ -84,7 +85,7 @@ def test_a_run_reaches_wandb_offline_and_mlflow_with_videos_and_report(tmp_path)
     assert len(history["return_last100"]) == 2
     assert history["evaluation/env_runners/episode_return_mean"] == evaluations
     videos = list(run_file.parent.glob("files/media/videos/**/*.mp4"))
-    assert len(videos) == 2 and all(frames(v) > 0 for v in videos)
+    assert len(videos) == 2 and all(decode_mp4(v)[0] > 0 for v in videos)
     # The report and the best checkpoint reach the best trial's run, resumed at the end.
     [outcome] = offline_runs(storage / "tracked")
     assert outcome.name == run_file.name  # the same run id: the trial's run, continued
@@ -107,7 +108,7 @@ def test_a_run_reaches_wandb_offline_and_mlflow_with_videos_and_report(tmp_path)
     artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "videos")]
     assert len(artifacts) == 2
     local = Path(client.download_artifacts(run.info.run_id, artifacts[0], str(tmp_path)))
-    assert frames(local) > 0
+    assert decode_mp4(local)[0] > 0
     assert "report.html" in [a.path for a in client.list_artifacts(run.info.run_id)]
     assert Path(run.data.tags["best_checkpoint"]).parent == trial
 

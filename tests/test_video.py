@@ -10,17 +10,9 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
-from conftest import load_script, smoke_run_with_videos
+from conftest import decode_mp4, load_script, smoke_run_with_videos
 
 from envs import make_env
-
-
-def _decode(path: Path) -> tuple[int, tuple[int, int]]:
-    """Frame count and (width, height) of an MP4, decoded with imageio-ffmpeg's reader."""
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = reader.__next__()
-    count = sum(1 for _ in reader)
-    return count, tuple(meta["size"])
 
 
 def _rows(trial_dir: Path) -> list[dict]:
@@ -72,7 +64,7 @@ def test_short_run_writes_decodable_mp4s_of_whole_episodes(ray_session, tmp_path
     for video in videos:
         match = re.fullmatch(r"iter_(\d{6})_ep0_return_(\d+)\.mp4", video.name)
         assert match, video.name
-        frames, size = _decode(video)
+        frames, size = decode_mp4(video)
         episode_length = int(match.group(2))  # CartPole: +1 reward per step, so return = length
         assert abs(frames - (episode_length + 1)) <= 1, (video.name, frames)
         assert size == _render_size()
@@ -120,7 +112,7 @@ def test_env_that_needs_a_display_records_inside_xvfb_and_leaves_none(tmp_path):
     [trial_dir] = [p for p in (tmp_path / "display").iterdir() if p.is_dir()]
     videos = sorted((trial_dir / "videos").glob("*.mp4"))
     assert len(videos) >= 2
-    frames, size = _decode(videos[0])
+    frames, size = decode_mp4(videos[0])
     assert frames > 1 and size == _render_size()
     deadline = time.monotonic() + 10
     while _xvfb_pids() - before and time.monotonic() < deadline:
@@ -180,7 +172,7 @@ def test_odd_frame_sizes_are_padded_to_what_h264_yuv420p_accepts(tmp_path):
         stream.add(np.full((101, 161, 3), shade, dtype=np.uint8))
     (tmp_path / "copy.mp4").write_bytes(stream.finish())
     assert not (tmp_path / "odd.mp4").exists()  # the encoder's temporary file is gone
-    assert _decode(tmp_path / "copy.mp4") == (25, (162, 102))
+    assert decode_mp4(tmp_path / "copy.mp4") == (25, (162, 102))
 
 
 def test_the_iteration_that_stops_training_gets_its_own_evaluation_video(ray_session, tmp_path):
