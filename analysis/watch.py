@@ -109,7 +109,10 @@ def curves_png(snap: Snapshot) -> bytes:
                     s=14,
                 )
     ax.set_xlabel("environment steps")
-    ax.set_ylabel("return (line: last 100 training episodes; dots: evaluation)")
+    ax.set_ylabel("episode return")
+    ax.set_title(
+        "lines: mean of the last 100 training episodes; dots: greedy evaluation", fontsize=9
+    )
     ax.grid(alpha=0.3)
     if len(snap.rows) <= 8:
         ax.legend(fontsize=7, loc="lower right")
