@@ -142,6 +142,7 @@ class LiveView:
 
     def __init__(self) -> None:
         self._handle = None
+        self._video: tuple[Path, str] | None = None  # the video shown, and its HTML
 
     def show(self, status: list[str], curves: bytes | None, video: Path | None) -> None:
         from IPython.display import HTML, display
@@ -153,8 +154,10 @@ class LiveView:
             data = base64.b64encode(curves).decode("ascii")
             parts.append(f'<img alt="learning curves" src="data:image/png;base64,{data}">')
         if video is not None and video.is_file():
+            if self._video is None or self._video[0] != video:  # encoded once, not per redraw
+                self._video = (video, video_html(video))
             parts.append(f"<p>newest evaluation video: {html.escape(video.name)}</p>")
-            parts.append(video_html(video))
+            parts.append(self._video[1])
         page = HTML("\n".join(parts))
         if self._handle is None:
             self._handle = display(page, display_id=True)

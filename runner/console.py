@@ -41,8 +41,9 @@ class ProgressLine(tune.Callback):
         self.stop_return = stop_return
         self.max_failures = max_failures
         self.every_s = every_s
-        self._last: dict[str, float] = {}
+        self._last: dict[str, float] = {}  # when each trial's line was last printed
         self._live: LiveView | None = None
+        self._redrawn = -math.inf
         self._lines: dict[str, str] = {}
         self._rows: dict[str, list[dict]] = {}
         self._video: Path | None = None
@@ -52,41 +53,47 @@ class ProgressLine(tune.Callback):
 
     def setup(self, **info) -> None:
         self._live = LiveView() if in_notebook() else None
+        self._redrawn = -math.inf
+        if self._live is not None:
+            curves_png(Snapshot())  # matplotlib's first figure (~0.7 s) before Tune's loop runs
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        video = announced_video(result).get("path")
-        if self._live is not None:
-            self._rows.setdefault(trial.trial_id, []).append(
-                {key: result.get(key) for key in _CURVE_KEYS} | _eval_return(result)
-            )
-            if video and not is_remote(video):
-                self._video = Path(video)
         now = time.monotonic()
-        recent = now - self._last.get(trial.trial_id, -math.inf) < self.every_s
-        if recent and not (self._live is not None and video):  # a new video shows at once
-            return
-        self._last[trial.trial_id] = now
-        value = result.get(RETURN_METRIC, math.nan)
-        shown = f"{value:7.1f}" if not math.isnan(value) else "      -"  # no episode ended yet
-        line = (
-            f"[{trial.trial_id}] iter {result['training_iteration']:>4}  "
-            f"steps {int(result.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)):>9,}  "
-            f"return(last 100) {shown} / {self.stop_return:g}  "
-            f"{result.get('time_total_s', 0):6.1f} s"
-        )
         if self._live is None:
-            print(line, flush=True)
-        else:
-            self._lines[trial.trial_id] = line
+            if now - self._last.get(trial.trial_id, -math.inf) >= self.every_s:
+                self._last[trial.trial_id] = now
+                print(self._line(trial, result), flush=True)
+            return
+        self._lines[trial.trial_id] = self._line(trial, result)
+        self._rows.setdefault(trial.trial_id, []).append(
+            {key: result.get(key) for key in _CURVE_KEYS} | _eval_return(result)
+        )
+        video = announced_video(result).get("path")
+        if video and not is_remote(video):
+            self._video = Path(video)
+        # One redraw every few seconds for all trials together (each redraw plots the
+        # curves, in Tune's loop), and at once for a new video.
+        if now - self._redrawn >= self.every_s or video:
             self._redraw()
 
     def on_experiment_end(self, trials, **info) -> None:
         if self._live is not None and self._rows:
             self._redraw()
 
+    def _line(self, trial, result: dict) -> str:
+        value = result.get(RETURN_METRIC, math.nan)
+        shown = f"{value:7.1f}" if not math.isnan(value) else "      -"  # no episode ended yet
+        return (
+            f"[{trial.trial_id}] iter {result['training_iteration']:>4}  "
+            f"steps {int(result.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)):>9,}  "
+            f"return(last 100) {shown} / {self.stop_return:g}  "
+            f"{result.get('time_total_s', 0):6.1f} s"
+        )
+
     def _redraw(self) -> None:
         curves = curves_png(Snapshot(rows=self._rows))
         self._live.show(list(self._lines.values()), curves, self._video)
+        self._redrawn = time.monotonic()
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         print(f"[{trial.trial_id}] FAILED: {_error_line(trial.error_file)}", flush=True)
