@@ -140,7 +140,7 @@ def _rewind_to_before_its_last_result(experiment: Path, name: str) -> None:
 def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything(tmp_path):
     args = [
         sys.executable, str(CARTPOLE_PPO), "--sweep", "--num-samples", "1",
-        "--max-timesteps", "30000", "--eval-interval", "0", "--no-report",
+        "--max-timesteps", "20000", "--eval-interval", "0", "--no-report",
         "--checkpoint-every", "1", "--storage", str(tmp_path), "--name", "swept",
     ]  # fmt: skip
     experiment = tmp_path / "swept"
@@ -307,22 +307,6 @@ def test_a_second_driver_on_a_running_experiment_is_refused(tmp_path):
     assert f"experiment busy is being run by pid {first.pid} on " in line
     iterations = [r["training_iteration"] for r in read_results(trial_dir(tmp_path / "busy"))]
     assert iterations == sorted(iterations)
-
-
-def test_wall_time_counts_from_python_not_from_the_shell_that_execs_it(tmp_path):
-    command = (
-        f"sleep 3 && exec {sys.executable} {CARTPOLE_PPO} --smoke --eval-interval 0 "
-        f"--no-report --storage {tmp_path}"
-    )
-    started = time.monotonic()
-    proc = subprocess.run(
-        ["bash", "-c", command], capture_output=True, text=True, timeout=300, cwd=REPO,
-        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
-    )  # fmt: skip
-    whole = time.monotonic() - started
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    wall = float(re.search(r"^wall time +([\d.]+) s from process start", proc.stdout, re.M)[1])
-    assert wall < whole - 3, (wall, whole)  # the shell's 3 s of sleep are not counted
 
 
 def test_a_full_storage_disk_is_one_line_and_resumes_once_space_is_freed(tmp_path):

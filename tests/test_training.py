@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from conftest import CARTPOLE_PPO, REPO, load_script, run_script
+from conftest import CARTPOLE_PPO, REPO, load_script
 from ray import tune
 
 from analysis import choose_best
@@ -178,12 +179,22 @@ CONSOLE_LINES = [
 ]
 
 
-def test_a_normal_run_prints_only_the_suite_s_own_lines(tmp_path):
-    proc = run_script(
-        "--max-timesteps", "4000", "--eval-interval", "2", "--report-episodes", "1",
-        "--storage", str(tmp_path), "--name", "console", timeout=300,
+def test_a_normal_run_prints_only_the_suite_s_own_lines_and_times_from_python(tmp_path):
+    # Started as a container entrypoint or a job wrapper would: a shell that execs Python
+    # last, after work of its own (3 s of sleep) that the run's wall time must not count.
+    command = (
+        f"sleep 3 && exec {sys.executable} {CARTPOLE_PPO} --max-timesteps 4000 "
+        f"--eval-interval 2 --report-episodes 1 --storage {tmp_path} --name console"
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=300, cwd=REPO,
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
     )  # fmt: skip
+    whole = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr[-3000:]
+    wall = float(re.search(r"^wall time +([\d.]+) s from process start", proc.stdout, re.M)[1])
+    assert wall < whole - 3, (wall, whole)
     assert proc.stderr == ""
     shapes = [re.compile(shape) for shape in CONSOLE_LINES]
     stray = [

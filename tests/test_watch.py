@@ -69,9 +69,12 @@ def test_notebook_watch_shows_curves_and_the_newest_video(watched):
     InteractiveShell.instance()
     with capture_output() as shown:
         watch(experiment, interval=0.1, timeout=30)
-    kinds = [set(output.data) for output in shown.outputs]
-    assert any("image/png" in k for k in kinds)
-    assert any("data:video/mp4;base64," in o.data.get("text/html", "") for o in shown.outputs)
+    pages = [output.data.get("text/html", "") for output in shown.outputs]
+    assert any("data:image/png;base64," in page for page in pages)  # the curves
+    assert any("data:video/mp4;base64," in page for page in pages)  # the newest video
+    # One display, redrawn in place: shown once, then only updates of that display.
+    assert [output.update for output in shown.outputs].count(False) == 1
+    assert len({output.transient["display_id"] for output in shown.outputs}) == 1
 
 
 def test_tensorboard_logs_hold_evaluation_return_and_video_paths(watched):
