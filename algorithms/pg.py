@@ -4,7 +4,8 @@ RLlib removed PG in 2.8/2.9; this is its textbook form, in the shape of RLlib's 
 example (``examples/algorithms/classes/vpg.py``), with what the Pong-from-pixels tutorial
 needs on top. One training step:
 
-1. sample ``episodes_per_batch`` complete episodes from the env runners;
+1. sample until ``episodes_per_batch`` episodes have completed (the env runners play on
+   continuously: an episode cut between two calls is joined, none is thrown away);
 2. for every step t, the reward-to-go  G_t = r_t + γ·G_{t+1}  (with ``reset_on_reward``,
    the running return restarts at every non-zero reward: each Pong point is its own game);
 3. standardise G over the batch (or per episode, as the tutorial did);
@@ -22,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import tree
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.connectors.connector_v2 import ConnectorV2
@@ -40,6 +40,7 @@ from ray.rllib.utils.metrics import (
 )
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+STEPS_PER_ENV_PER_CALL = 100  # a call's overhead is small beside it; a batch overshoots little
 STANDARDIZE = ("batch", "episode", "none")
 
 
@@ -153,6 +154,10 @@ class PG(Algorithm):
     def get_default_config(cls) -> PGConfig:
         return PGConfig()
 
+    def setup(self, config: Any) -> None:
+        super().setup(config)
+        self._unfinished: dict[str, Any] = {}  # episodes the env runners are still playing
+
     def training_step(self) -> None:
         with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
             episodes, runner_metrics = self._sample_episodes()
@@ -173,14 +178,37 @@ class PG(Algorithm):
             )
 
     def _sample_episodes(self) -> tuple[list, list]:
+        """At least ``episodes_per_batch`` complete episodes, and the runners' metrics.
+
+        The env runners sample steps, not episodes, and keep their envs' episodes going from
+        one call to the next; the pieces of an episode cut at the end of a call are joined
+        here (an episode that spans an update was begun by the previous weights). Sampling
+        whole episodes instead resets every env at each call, and what the envs that finished
+        first played meanwhile is lost: 37 % of Pong's steps.
+        """
         runners = self.env_runner_group.num_remote_workers()
-        per_runner = -(-self.config.episodes_per_batch // max(1, runners))  # ceil
-        sampled = self.env_runner_group.foreach_env_runner(
-            lambda runner: (runner.sample(num_episodes=per_runner), runner.get_metrics()),
-            local_env_runner=runners <= 0,
-        )
-        episodes = tree.flatten([episodes for episodes, _ in sampled])
-        return [e for e in episodes if e.is_done], [metrics for _, metrics in sampled]
+        steps = STEPS_PER_ENV_PER_CALL * self.config.num_envs_per_env_runner
+        done, metrics = [], []
+        while len(done) < self.config.episodes_per_batch:
+            sampled = self.env_runner_group.foreach_env_runner(
+                lambda runner: (runner.sample(num_timesteps=steps), runner.get_metrics()),
+                local_env_runner=runners <= 0,
+            )
+            unfinished = {}  # kept only if continued: a restarted runner's pieces are dropped
+            for pieces, runner_metrics in sampled:
+                metrics.append(runner_metrics)
+                for piece in pieces:
+                    episode = self._unfinished.pop(piece.id_, None)
+                    if episode is None:
+                        episode = piece
+                    else:
+                        episode.concat_episode(piece)
+                    if episode.is_done:
+                        done.append(episode)
+                    else:
+                        unfinished[episode.id_] = episode
+            self._unfinished = unfinished
+        return done, metrics
 
 
 class DiscountedReturns(ConnectorV2):

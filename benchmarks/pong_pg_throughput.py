@@ -2,9 +2,9 @@
 tutorial's training loop, side by side on this machine.
 
 Both play ``ALE/Pong-v5`` with frameskip 4 and no sticky actions, see the tutorial's 80×80
-difference frames and update a 6400-200-1 policy every 10 episodes (RMSProp, lr 1e-4). Ours
-runs as a user runs it (``experiments/pong_pg.py``); the NumPy loop runs in one process, as
-the tutorial did. Each trains for the same wall time;
+difference frames and update a 6400-200-1 policy every 10 episodes (RMSProp). Ours runs as
+a user runs it (``experiments/pong_pg.py``, its defaults or ``--preset tutorial``); the
+NumPy loop runs in one process, as the tutorial did. Each trains for the same wall time;
 env steps and episodes are counted per second of training after the first iteration (ours)
 or batch (NumPy). Systems alternate when --rounds > 1.
 
@@ -98,7 +98,8 @@ def numpy_tutorial(seconds: float, batch: int = 10, seed: int = 0) -> dict:
 
 SYSTEMS = {
     "numpy": "the tutorial's loop in NumPy, one process",
-    "ours": "ours, pong_pg.py (the same settings)",
+    "ours": "ours, pong_pg.py defaults",
+    "tutorial": "ours, pong_pg.py --preset tutorial",
 }
 
 
@@ -114,7 +115,8 @@ def main() -> None:
             if key == "numpy":
                 run = numpy_tutorial(args.seconds)
             else:
-                run = train_for("pong_pg.py", args.seconds)
+                flags = ("--preset", "tutorial") if key == "tutorial" else ()
+                run = train_for("pong_pg.py", args.seconds, *flags)
             runs[key].append(run)
             print(
                 f"round {round_ + 1} {key:8s} {run['steps_per_s']:7.0f} steps/s "

@@ -17,6 +17,7 @@ import gymnasium as gym
 # Our own named envs (creator functions); any gymnasium id works besides these.
 _CREATORS: dict[str, str] = {
     "pong": "envs.pong:make_pong",
+    "pong-vector": "envs.pong:make_pong_vector",
     "pong-pixels": "envs.pong:make_pong_pixels",
 }
 SUITE_ENVS: tuple[str, ...] = ("CartPole-v1", *_CREATORS)

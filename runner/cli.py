@@ -94,6 +94,13 @@ def build_parser(
         "--lr", type=float, default=None, help="learning rate (default: the script's)"
     )
     stop.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help="train one of the script's named configs instead of its default (see its "
+        "docstring; pong_ppo.py: atari_ppo, pong_pg.py: tutorial)",
+    )
+    stop.add_argument(
         "--config",
         action="append",
         default=[],

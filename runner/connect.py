@@ -55,7 +55,7 @@ def start_local_ray_early(argv: Sequence[str] | None = None) -> None:
     try:
         args = build_parser(script.name, quiet=True).parse_args(argv)
         check_args(args)
-        if args.address or args.config or args.sweep or is_remote(args.storage):
+        if args.address or args.config or args.preset or args.sweep or is_remote(args.storage):
             return
         if any((args.env_runners, args.eval_runners, args.learners)):
             return

@@ -39,6 +39,7 @@ def run(
     sweep: dict[str, Any] | None = None,
     smoke: dict[str, Any] | None = None,
     sweep_budget: int | None = None,
+    presets: dict[str, AlgorithmConfig] | None = None,
     argv: Sequence[str] | None = None,
     script: str | None = None,
 ) -> tune.ResultGrid:
@@ -49,8 +50,9 @@ def run(
     ``stop_return``: ``--stop-return``'s default. ``sweep``: the grid ``--sweep`` runs.
     ``smoke``: config settings that make ``--smoke`` quick (e.g. a smaller batch), applied
     before ``--config``. ``sweep_budget``: env steps after which a sweep's trial stops
-    unsolved, unless ``--max-timesteps`` or ``--max-time`` says otherwise. ``--eval-interval``
-    defaults to the config's ``evaluation_interval``, else 20.
+    unsolved, unless ``--max-timesteps`` or ``--max-time`` says otherwise. ``presets``: named
+    configs ``--preset NAME`` trains instead of ``config``. ``--eval-interval`` defaults to
+    the config's ``evaluation_interval``, else 20.
     """
     script = script or Path(sys.argv[0]).stem
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -64,6 +66,7 @@ def run(
             sweep=sweep,
             smoke=smoke,
             sweep_budget=sweep_budget,
+            presets=presets,
             started=process_start_time(),
             resume_hint=console.resume_command(_script_path(script), argv),
         )
@@ -103,6 +106,7 @@ def train(
             "sweep": getattr(module, "SWEEP", None),
             "smoke": getattr(module, "SMOKE", None),
             "sweep_budget": getattr(module, "SWEEP_BUDGET", None),
+            "presets": getattr(module, "PRESETS", None),
         }
     else:
         script, config, defaults = config_name(experiment), experiment, {}
@@ -137,6 +141,7 @@ def train_argv(
     sweep: dict[str, Any] | None = None,
     smoke: dict[str, Any] | None = None,
     sweep_budget: int | None = None,
+    presets: dict[str, AlgorithmConfig] | None = None,
 ) -> tuple[tune.ResultGrid, int]:
     """The one way a run goes, for ``run`` and ``train``: command line → checks (before any
     Ray starts) → Ray (local or cluster) → Tuner → summary → report.
@@ -148,6 +153,13 @@ def train_argv(
     """
     parser = build_parser(f"{script}.py", config, stop_return, quiet=True)
     args = parser.parse_args(argv)
+    if args.preset is not None:
+        if args.preset not in (presets or {}):
+            known = ", ".join(presets or {}) or "none"
+            raise UsageError(f"unknown --preset {args.preset!r}; {script} has: {known}")
+        config = presets[args.preset]  # its own defaults for the scale flags
+        parser = build_parser(f"{script}.py", config, stop_return, quiet=True)
+        args = parser.parse_args(argv)
     check_args(args)
     if args.sweep and not sweep:
         raise UsageError(f"{script} defines no sweep")

@@ -23,6 +23,7 @@ def _error_lines(stderr: str) -> list[str]:
         (["--lr", "-0.1"], "lr must be > 0, got -0.1"),
         (["--config", "minibatch_size=4096"], "minibatch_size 4096 is larger than the train batch"),
         (["--config", "num_epoch=3"], "unknown config key 'num_epoch'; did you mean num_epochs"),
+        (["--preset", "atari_ppo"], "unknown --preset 'atari_ppo'; cartpole_ppo has: none"),
         (["--envs-per-runner", "0"], "--envs-per-runner must be ≥ 1, got 0"),
         (["--scheduler", "asha"], "--scheduler asha needs --sweep"),
         (["--scheduler", "hyperband"], "argument --scheduler: invalid choice: 'hyperband'"),

@@ -70,3 +70,30 @@ def test_optimizer_choice_builds_that_torch_optimizer(ray_session, optimizer):
             assert opt.defaults["alpha"] == 0.9
     finally:
         algo.stop()
+
+
+def test_pg_trains_on_every_step_it_samples_as_whole_episodes(ray_session):
+    from algorithms.pg import PGConfig
+
+    config = (
+        PGConfig()
+        .environment("CartPole-v1")
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=4)
+        .training(episodes_per_batch=6)
+    )
+    algo = config.build_algo()
+    try:
+        trained, sampled = [], 0
+        for _ in range(5):
+            episodes, metrics = algo._sample_episodes()
+            assert len(episodes) >= 6
+            trained += episodes
+            sampled += sum(m["num_env_steps_sampled"].peek() for m in metrics)
+        # Episodes cut between two sampling calls come back whole: from the env's reset to its end.
+        assert all(e.is_done and e.t_started == 0 and len(e) == e.t for e in trained)
+        assert len({e.id_ for e in trained}) == len(trained)
+        # Every sampled step is in a trained episode or in one still being played.
+        playing = sum(len(e) for e in algo._unfinished.values())
+        assert sum(len(e) for e in trained) + playing == sampled
+    finally:
+        algo.stop()

@@ -1,4 +1,4 @@
-"""Pong: the two envs, and both Pong scripts end to end (--smoke)."""
+"""Pong: the three envs, and both Pong scripts end to end (--smoke)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,20 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import pytest
 from conftest import REPO, decode_mp4, run_script, trial_dir
 
 from analysis import Policy, choose_best, load_experiment
 from envs import make_env
-from envs.pong import DOWN, UP, PongPixels, karpathy_frame
+from envs.pong import (
+    DOWN,
+    UP,
+    PongPixels,
+    StackedGreyFrames,
+    karpathy_frame,
+    make_pong_pixels,
+    make_pong_vector,
+)
 
 GAME = (160, 210)  # the Atari frame, width × height
 VIDEO_SIZE = (GAME[0] * 3, GAME[1] * 3)  # upscaled ×3 for viewing
@@ -69,8 +78,38 @@ def test_pong_pixels_observes_differences_and_plays_up_and_down():
     assert env.unwrapped.actions == [DOWN, UP] and reward == 1.0
 
 
+@pytest.mark.parametrize(
+    "make, config, actions",
+    [(make_pong_vector, {"noop_max": 0}, 6), (make_pong_pixels, {}, 2)],
+    ids=["pong-vector", "pong-pixels"],
+)
+def test_the_vector_env_observes_as_the_single_env_for_the_same_seed_and_actions(
+    make, config, actions
+):
+    # Random no-ops at reset draw from different generators in the two; none here.
+    vector, single = make({**config, "num_envs": 1}), make(config)
+    seen, _ = vector.reset(seed=7)
+    expected, _ = single.reset(seed=7)
+    rng = np.random.default_rng(0)
+    for step in range(5000):
+        np.testing.assert_array_equal(seen[0], expected, err_msg=f"step {step}")
+        action = int(rng.integers(actions))
+        seen, reward, terminated, truncated, _ = vector.step(np.array([action]))
+        expected, expected_reward, expected_end, _, _ = single.step(action)
+        assert (reward[0], terminated[0]) == (expected_reward, expected_end), step
+        if expected_end:
+            break  # (the final frame, which no policy acts on, ALE's vector env draws apart)
+    assert expected_end and step > 500, "an episode of Pong played to its end"
+    # ALE's vector env resets an ended env on the next step: a new episode's first observation.
+    np.testing.assert_array_equal(vector.step(np.array([0]))[0][0], single.reset()[0])
+
+
 def test_pong_envs_render_the_real_game_frame_upscaled():
-    for env_id, observation in (("pong", (64, 64, 1)), ("pong-pixels", (6400,))):
+    for env_id, observation in (
+        ("pong", (64, 64, 1)),
+        ("pong-vector", (4, 64, 64)),
+        ("pong-pixels", (6400,)),
+    ):
         env = make_env(env_id)
         obs, _ = env.reset(seed=0)
         assert obs.shape == observation
@@ -79,16 +118,18 @@ def test_pong_envs_render_the_real_game_frame_upscaled():
         env.close()
 
 
-def _smoke(script: str, tmp_path: Path) -> Path:
+def _smoke(script: str, tmp_path: Path, *flags: str) -> Path:
     proc = run_script(
         "--smoke", "--report-episodes", "1", "--storage", str(tmp_path), "--name", "smoke",
-        script=REPO / "experiments" / script, timeout=400,
+        *flags, script=REPO / "experiments" / script, timeout=400,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert re.search(r"^iterations +2$", proc.stdout, re.M)
     experiment = tmp_path / "smoke"
     trial = trial_dir(experiment)
     assert list(trial.glob("checkpoint_*/rllib_checkpoint.json"))
+    if "--no-video" in flags:  # and no report: the test restores the policy itself
+        return experiment
     [video] = trial.glob("videos/iter_000002_ep0_return_*.mp4")
     frames, size = decode_mp4(video)
     assert size == VIDEO_SIZE and frames > 100
@@ -96,8 +137,33 @@ def _smoke(script: str, tmp_path: Path) -> Path:
     return experiment
 
 
-def test_pong_ppo_smoke_checkpoints_records_and_restores_with_frame_stacking(tmp_path):
+def test_pong_ppo_smoke_restores_a_policy_that_observes_as_in_training(tmp_path):
     experiment = _smoke("pong_ppo.py", tmp_path)
+    best = choose_best(load_experiment(experiment))
+    policy = Policy(best.checkpoint.path)
+    try:
+        # Trained on ALE's vector env; restored on one env that renders and observes the same.
+        env, chain = policy.runner.env.unwrapped.envs[0], []
+        while isinstance(env, gym.Wrapper):
+            chain.append(env)
+            env = env.env
+        assert any(isinstance(w, StackedGreyFrames) and w.dim == 64 for w in chain), chain
+        space = policy.runner.env.single_observation_space
+        assert (
+            space
+            == policy.runner.module.observation_space
+            == make_pong_vector({"num_envs": 1}).single_observation_space
+        )
+        episodes = policy.play(1)
+        assert -21 <= episodes.returns[0] <= 21 and episodes.lengths[0] > 100
+    finally:
+        policy.stop()
+
+
+def test_pong_ppo_atari_ppo_preset_restores_with_frame_stacking(tmp_path):
+    experiment = _smoke(
+        "pong_ppo.py", tmp_path, "--preset", "atari_ppo", "--no-video", "--no-report"
+    )
     best = choose_best(load_experiment(experiment))
     policy = Policy(best.checkpoint.path)
     try:

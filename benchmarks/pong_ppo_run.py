@@ -1,0 +1,134 @@
+"""One Pong PPO run as a user starts it, measured: wall-clock time from process start to a
+score, the learning curve, and the memory of all the run's processes.
+
+    python benchmarks/pong_ppo_run.py --minutes 15 --seed 1 [-- more pong_ppo.py flags]
+
+Starts ``experiments/pong_ppo.py`` (its defaults, plus the flags after ``--``) with a
+training budget of ``--minutes``; the clock starts when this launches the process. Every
+10 s it sums the resident memory of the script and every process below it (the local Ray's
+processes and workers). At the end it prints the time to a training return (last 100
+episodes) of −15, to greedy evaluation returns of ≥ 0 and ≥ +18, the memory peak with the
+largest processes, and the growth from minute 5 to the last result; it writes ``curve.csv``
+(one row per iteration, minutes from process start) and ``memory.csv`` into the experiment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # analysis/, from a checkout even without the install
+
+from analysis.experiment import EVAL_RETURN  # noqa: E402
+from analysis.watch import read_results  # noqa: E402
+from callbacks import RETURN_METRIC  # noqa: E402
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+SCORES = (("training return ≥ −15", RETURN_METRIC, -15), ("greedy ≥ 0", EVAL_RETURN, 0),
+          ("greedy ≥ +18", EVAL_RETURN, 18))  # fmt: skip
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process below it (a local Ray's processes are its children)."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        try:
+            tasks = Path(f"/proc/{pid}/task").iterdir()
+            todo += [int(c) for t in tasks for c in (t / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def rss(pid: int) -> tuple[str, int]:
+    """(command name, resident bytes) of ``pid``; ("", 0) once it is gone."""
+    try:
+        name = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        return name[:60], pages * PAGE
+    except OSError:
+        return "", 0
+
+
+def flatten(row: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=15.0, help="training budget")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--storage", default=str(REPO / "results"))
+    parser.add_argument("--name", default=None)
+    parser.add_argument("extra", nargs="*", help="more pong_ppo.py flags (after --)")
+    args = parser.parse_args()
+    name = args.name or f"pong_ppo_run_seed{args.seed}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    command = [
+        sys.executable, str(REPO / "experiments" / "pong_ppo.py"), "--seed", str(args.seed),
+        "--max-time", str(args.minutes * 60), "--storage", args.storage, "--name", name,
+        *args.extra,
+    ]  # fmt: skip
+    started = time.time()
+    driver = subprocess.Popen(command, cwd=REPO)
+    memory, peak = [], (0, [])
+    while driver.poll() is None:
+        processes = [(pid, *rss(pid)) for pid in process_tree(driver.pid)]
+        total = sum(size for _, _, size in processes)
+        memory.append(((time.time() - started) / 60, total, len(processes)))
+        if total > peak[0]:
+            peak = (total, sorted(processes, key=lambda p: -p[2])[:8])
+        time.sleep(10)
+
+    experiment = Path(args.storage, name)
+    [trial] = [p.parent for p in experiment.glob("*/result.json")]
+    rows = [flatten(row) for row in read_results(trial)]
+    curve = [
+        (round((row["timestamp"] - started) / 60, 3), int(row["num_env_steps_sampled_lifetime"]),
+         row.get(RETURN_METRIC), row.get(EVAL_RETURN))
+        for row in rows
+    ]  # fmt: skip
+    with open(experiment / "curve.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([("minute", "env_steps", "return_last100", "greedy"), *curve])
+    with open(experiment / "memory.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([("minute", "rss_bytes", "processes"), *memory])
+
+    print(f"\n{name}: {len(rows)} iterations, {curve[-1][1]:,} env steps, exit {driver.returncode}")
+    for label, key, target in SCORES:
+        column = 2 if key == RETURN_METRIC else 3
+        hit = next((c for c in curve if c[column] is not None and c[column] >= target), None)
+        when = f"{hit[0]:5.1f} min ({hit[1]:,} steps)" if hit else "not reached"
+        print(f"  {label:22s} {when}")
+    last = next((c[2] for c in reversed(curve) if c[2] is not None and not math.isnan(c[2])), None)
+    print(f"  training return at the end: {last}")
+    # Growth while it trains: from minute 5 to the last result (the report that follows
+    # runs after the trial's process has ended).
+    trained_until = curve[-1][0]
+    after5 = [total for minute, total, _ in memory if 5 <= minute <= trained_until]
+    after5 = after5 or [memory[-1][1]]
+    print(
+        f"  memory: peak {peak[0] / 2**30:.2f} GiB; minute 5 {after5[0] / 2**30:.2f} GiB, "
+        f"end {after5[-1] / 2**30:.2f} GiB ({100 * (after5[-1] / after5[0] - 1):+.1f} %)"
+    )
+    for pid, command_line, size in peak[1]:
+        print(f"    {size / 2**20:7.0f} MiB  {command_line} ({pid})")
+    print(f"  curve and memory: {experiment}/curve.csv, memory.csv")
+    raise SystemExit(driver.returncode)
+
+
+if __name__ == "__main__":
+    main()
