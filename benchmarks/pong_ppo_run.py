@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from ray.tune.utils import flatten_dict
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/, from a checkout even without the install
 
@@ -59,16 +61,6 @@ def rss(pid: int) -> tuple[str, int]:
         return "", 0
 
 
-def flatten(row: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}/"))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget")
@@ -96,7 +88,7 @@ def main() -> None:
 
     experiment = Path(args.storage, name)
     [trial] = [p.parent for p in experiment.glob("*/result.json")]
-    rows = [flatten(row) for row in read_results(trial)]
+    rows = [flatten_dict(row, delimiter="/") for row in read_results(trial)]
     curve = [
         (round((row["timestamp"] - started) / 60, 3), int(row["num_env_steps_sampled_lifetime"]),
          row.get(RETURN_METRIC), row.get(EVAL_RETURN))

@@ -41,6 +41,23 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec  # noqa: E402
 from algorithms.atari_cnn import AtariCNN  # noqa: E402
 from envs.pong import frame_stacking_connectors  # noqa: E402
 
+# RLlib's tuned hyperparameters (rllib/tuned_examples/ppo/atari_ppo.py): the default's and
+# the atari_ppo preset's.
+ATARI_PPO_TRAINING = {
+    "train_batch_size_per_learner": 4000,
+    "minibatch_size": 128,
+    "num_epochs": 10,
+    "lr": 1.5e-4,
+    "gamma": 0.99,
+    "lambda_": 0.95,
+    "kl_coeff": 0.5,
+    "clip_param": 0.1,
+    "vf_clip_param": 10.0,
+    "entropy_coeff": 0.01,
+    "grad_clip": 100.0,
+    "grad_clip_by": "global_norm",
+}
+
 config = (
     PPOConfig()
     .environment("pong-vector")
@@ -50,20 +67,7 @@ config = (
         gym_env_vectorize_mode="vector_entry_point",  # ALE's vector env, built whole
     )
     .resources(num_cpus_for_main_process=2)
-    .training(
-        train_batch_size_per_learner=4096,
-        minibatch_size=128,
-        num_epochs=10,
-        lr=2.5e-4,
-        gamma=0.99,
-        lambda_=0.95,
-        kl_coeff=0.5,
-        clip_param=0.1,
-        vf_clip_param=10.0,
-        entropy_coeff=0.01,
-        grad_clip=100.0,
-        grad_clip_by="global_norm",
-    )
+    .training(**{**ATARI_PPO_TRAINING, "lr": 2.5e-4, "train_batch_size_per_learner": 4096})
     .rl_module(rl_module_spec=RLModuleSpec(module_class=AtariCNN))
     # Evaluation and video: one env at a time that renders the game and observes as the
     # vector env does (envs/pong.py).
@@ -85,20 +89,7 @@ ATARI_PPO = (
         env_to_module_connector=stacking["env_to_module_connector"],
     )
     .learners(learner_connector=stacking["learner_connector"])
-    .training(
-        train_batch_size_per_learner=4000,
-        minibatch_size=128,
-        num_epochs=10,
-        lr=1.5e-4,
-        gamma=0.99,
-        lambda_=0.95,
-        kl_coeff=0.5,
-        clip_param=0.1,
-        vf_clip_param=10.0,
-        entropy_coeff=0.01,
-        grad_clip=100.0,
-        grad_clip_by="global_norm",
-    )
+    .training(**ATARI_PPO_TRAINING)
     .rl_module(
         model_config={
             "conv_filters": [[16, 4, 2], [32, 4, 2], [64, 4, 2], [128, 4, 2]],
