@@ -5,7 +5,8 @@ example (``examples/algorithms/classes/vpg.py``), with what the Pong-from-pixels
 needs on top. One training step:
 
 1. sample until ``episodes_per_batch`` episodes have completed (the env runners play on
-   continuously: an episode cut between two calls is joined, none is thrown away);
+   continuously: an episode cut between two calls is trained as its consecutive pieces,
+   none is thrown away);
 2. for every step t, the reward-to-go  G_t = r_t + γ·G_{t+1}  (with ``reset_on_reward``,
    the running return restarts at every non-zero reward: each Pong point is its own game);
 3. standardise G over the batch (or per episode, as the tutorial did);
@@ -19,6 +20,7 @@ value head is trained only when ``use_baseline`` is on.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -178,18 +180,21 @@ class PG(Algorithm):
             )
 
     def _sample_episodes(self) -> tuple[list, list]:
-        """At least ``episodes_per_batch`` complete episodes, and the runners' metrics.
+        """The pieces of at least ``episodes_per_batch`` complete episodes, and the runners'
+        metrics.
 
         The env runners sample steps, not episodes, and keep their envs' episodes going from
-        one call to the next; the pieces of an episode cut at the end of a call are joined
-        here (an episode that spans an update was begun by the previous weights). Sampling
-        whole episodes instead resets every env at each call, and what the envs that finished
-        first played meanwhile is lost: 37 % of Pong's steps.
+        one call to the next; an episode cut at the end of a call comes back in pieces, kept
+        here until its last one arrives and then returned as its consecutive pieces (an
+        episode that spans an update was begun by the previous weights). Sampling whole
+        episodes instead resets every env at each call, and what the envs that finished
+        first played meanwhile is lost: 37 % of Pong's steps. The pieces are not joined:
+        each join would copy the episode so far, a cost that grows with its length squared.
         """
         runners = self.env_runner_group.num_remote_workers()
         steps = STEPS_PER_ENV_PER_CALL * self.config.num_envs_per_env_runner
-        done, metrics = [], []
-        while len(done) < self.config.episodes_per_batch:
+        done, metrics, num_done = [], [], 0
+        while num_done < self.config.episodes_per_batch:
             sampled = self.env_runner_group.foreach_env_runner(
                 lambda runner: (runner.sample(num_timesteps=steps), runner.get_metrics()),
                 local_env_runner=runners <= 0,
@@ -198,15 +203,12 @@ class PG(Algorithm):
             for pieces, runner_metrics in sampled:
                 metrics.append(runner_metrics)
                 for piece in pieces:
-                    episode = self._unfinished.pop(piece.id_, None)
-                    if episode is None:
-                        episode = piece
+                    episode = self._unfinished.pop(piece.id_, []) + [piece]
+                    if piece.is_done:
+                        done += episode
+                        num_done += 1
                     else:
-                        episode.concat_episode(piece)
-                    if episode.is_done:
-                        done.append(episode)
-                    else:
-                        unfinished[episode.id_] = episode
+                        unfinished[piece.id_] = episode
             self._unfinished = unfinished
         return done, metrics
 
@@ -229,26 +231,35 @@ class DiscountedReturns(ConnectorV2):
         self.standardize = standardize
 
     def __call__(self, *, rl_module, episodes, batch: dict[str, Any], **kwargs: Any):
-        chunks = list(self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False))
+        pieces = list(self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False))
+        # An episode comes as consecutive pieces (PG._sample_episodes): its return runs across them.
+        whole = [list(group) for _, group in itertools.groupby(pieces, key=lambda p: p.id_)]
         returns = [
             discounted_returns(
-                np.asarray(episode.get_rewards(), np.float32), self.gamma, self.reset_on_reward
+                np.concatenate([piece.get_rewards() for piece in episode]).astype(np.float32),
+                self.gamma,
+                self.reset_on_reward,
             )
-            for episode in chunks
+            for episode in whole
         ]
         if self.standardize == "episode":
             returns = [standardized(r) for r in returns]
         elif self.standardize == "batch" and returns:
             joined = standardized(np.concatenate(returns))
             returns = np.split(joined, np.cumsum([len(r) for r in returns])[:-1])
-        for episode, episode_returns in zip(chunks, returns, strict=True):
-            self.add_n_batch_items(
-                batch=batch,
-                column=Columns.RETURNS_TO_GO,
-                items_to_add=episode_returns,
-                num_items=len(episode),
-                single_agent_episode=episode,
-            )
+        for episode, episode_returns in zip(whole, returns, strict=True):
+            for piece, piece_returns in zip(
+                episode,
+                np.split(episode_returns, np.cumsum([len(p) for p in episode])[:-1]),
+                strict=True,
+            ):
+                self.add_n_batch_items(
+                    batch=batch,
+                    column=Columns.RETURNS_TO_GO,
+                    items_to_add=piece_returns,
+                    num_items=len(piece),
+                    single_agent_episode=piece,
+                )
         return batch
 
 

@@ -3,7 +3,7 @@ training return (last 100 episodes) as lines, greedy evaluation returns as dots.
 
     python benchmarks/pong_curves.py OUT.png LABEL=EXPERIMENT/curve.csv ...
 
-The curve.csv files are what ``benchmarks/pong_ppo_run.py`` writes.
+The curve.csv files are what ``benchmarks/pong_run.py`` writes.
 """
 
 from __future__ import annotations

@@ -55,7 +55,8 @@ TUTORIAL = (
     .evaluation(evaluation_config={"gym_env_vectorize_mode": "sync"})
     .reporting(min_time_s_per_iteration=0)
 )
-config = TUTORIAL.copy(copy_frozen=False).training(lr=1e-3)
+# 64 envs a forward pass: the env runner's cost per step is mostly per call, not per env.
+config = TUTORIAL.copy(copy_frozen=False).env_runners(num_envs_per_env_runner=64).training(lr=1e-3)
 PRESETS = {"tutorial": TUTORIAL}
 STOP_RETURN = 18
 

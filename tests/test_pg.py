@@ -73,7 +73,11 @@ def test_optimizer_choice_builds_that_torch_optimizer(ray_session, optimizer):
 
 
 def test_pg_trains_on_every_step_it_samples_as_whole_episodes(ray_session):
-    from algorithms.pg import PGConfig
+    import itertools
+
+    from ray.rllib.core.columns import Columns
+
+    from algorithms.pg import DiscountedReturns, PGConfig
 
     config = (
         PGConfig()
@@ -85,15 +89,30 @@ def test_pg_trains_on_every_step_it_samples_as_whole_episodes(ray_session):
     try:
         trained, sampled = [], 0
         for _ in range(5):
-            episodes, metrics = algo._sample_episodes()
+            pieces, metrics = algo._sample_episodes()
+            episodes = [list(g) for _, g in itertools.groupby(pieces, key=lambda p: p.id_)]
             assert len(episodes) >= 6
             trained += episodes
             sampled += sum(m["num_env_steps_sampled"].peek() for m in metrics)
-        # Episodes cut between two sampling calls come back whole: from the env's reset to its end.
-        assert all(e.is_done and e.t_started == 0 and len(e) == e.t for e in trained)
-        assert len({e.id_ for e in trained}) == len(trained)
+        # An episode cut between sampling calls comes as its consecutive pieces, reset to end.
+        for pieces in trained:
+            assert pieces[0].t_started == 0 and pieces[-1].is_done
+            assert all(not p.is_done for p in pieces[:-1])
+            assert all(a.t == b.t_started for a, b in itertools.pairwise(pieces))
+        assert any(len(pieces) > 1 for pieces in trained)
+        assert len({pieces[0].id_ for pieces in trained}) == len(trained)
         # Every sampled step is in a trained episode or in one still being played.
-        playing = sum(len(e) for e in algo._unfinished.values())
-        assert sum(len(e) for e in trained) + playing == sampled
+        playing = sum(len(p) for pieces in algo._unfinished.values() for p in pieces)
+        assert sum(len(p) for pieces in trained for p in pieces) + playing == sampled
+        # Returns run across the cuts: the pieces get those of their whole episode.
+        connector = DiscountedReturns(gamma=0.9, reset_on_reward=False, standardize="episode")
+        batch = connector(rl_module=None, episodes=[p for ps in trained for p in ps], batch={})
+        for pieces in trained:
+            rewards = np.concatenate([p.get_rewards() for p in pieces])
+            np.testing.assert_allclose(
+                np.concatenate(batch[Columns.RETURNS_TO_GO][(pieces[0].id_,)]),
+                standardized(discounted_returns(rewards, 0.9)),
+                atol=1e-5,
+            )
     finally:
         algo.stop()

@@ -1,15 +1,16 @@
-"""One Pong PPO run as a user starts it, measured: wall-clock time from process start to a
+"""One Pong run as a user starts it, measured: wall-clock time from process start to a
 score, the learning curve, and the memory of all the run's processes.
 
-    python benchmarks/pong_ppo_run.py --minutes 15 --seed 1 [-- more pong_ppo.py flags]
+    python benchmarks/pong_run.py --minutes 15 --seed 1 [--script pong_pg.py] [-- more flags]
 
-Starts ``experiments/pong_ppo.py`` (its defaults, plus the flags after ``--``) with a
-training budget of ``--minutes``; the clock starts when this launches the process. Every
-10 s it sums the resident memory of the script and every process below it (the local Ray's
-processes and workers). At the end it prints the time to a training return (last 100
-episodes) of −15, to greedy evaluation returns of ≥ 0 and ≥ +18, the memory peak with the
-largest processes, and the growth from minute 5 to the last result; it writes ``curve.csv``
-(one row per iteration, minutes from process start) and ``memory.csv`` into the experiment.
+Starts ``experiments/pong_ppo.py`` (or ``--script``; its defaults, plus the flags after
+``--``) with a training budget of ``--minutes``; the clock starts when this launches the
+process. Every 10 s it reads the resident memory of the script and of every process below it
+(the local Ray's processes and workers). At the end it prints the time to a training return
+(last 100 episodes) of −15, to greedy evaluation returns of ≥ 0 and ≥ +18, the memory peak,
+and the growth from minute 5 to the last result, in all and per process; it writes
+``curve.csv`` (one row per iteration, minutes from process start), ``memory.csv`` (the
+total) and ``memory_processes.csv`` (each process) into the experiment.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ sys.path.insert(0, str(REPO))  # analysis/, from a checkout even without the ins
 from analysis.experiment import EVAL_RETURN  # noqa: E402
 from analysis.watch import read_results  # noqa: E402
 from callbacks import RETURN_METRIC  # noqa: E402
+
+EPISODES_METRIC = "env_runners/num_episodes_lifetime"
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SCORES = (("training return ≥ −15", RETURN_METRIC, -15), ("greedy ≥ 0", EVAL_RETURN, 0),
@@ -61,27 +64,45 @@ def rss(pid: int) -> tuple[str, int]:
         return "", 0
 
 
+def growth_per_process(per_process: list[tuple], until: float) -> list[tuple]:
+    """(pid, command, RSS at the first sample after minute 5, RSS at the last sample up to
+    ``until``) of each process alive through that span, largest growth first."""
+    span = [row for row in per_process if 5 <= row[0] <= until]
+    first, last, commands = {}, {}, {}
+    for _, pid, size, command in span:
+        first.setdefault(pid, size)
+        last[pid] = size
+        commands[pid] = command
+    growth = [(pid, commands[pid], first[pid], last[pid]) for pid in first]
+    return sorted(growth, key=lambda g: g[2] - g[3])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--storage", default=str(REPO / "results"))
     parser.add_argument("--name", default=None)
-    parser.add_argument("extra", nargs="*", help="more pong_ppo.py flags (after --)")
+    parser.add_argument("--script", default="pong_ppo.py", help="in experiments/")
+    parser.add_argument("extra", nargs="*", help="more of the script's flags (after --)")
     args = parser.parse_args()
-    name = args.name or f"pong_ppo_run_seed{args.seed}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    stem = Path(args.script).stem
+    name = args.name or f"{stem}_run_seed{args.seed}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
     command = [
-        sys.executable, str(REPO / "experiments" / "pong_ppo.py"), "--seed", str(args.seed),
+        sys.executable, str(REPO / "experiments" / args.script), "--seed", str(args.seed),
         "--max-time", str(args.minutes * 60), "--storage", args.storage, "--name", name,
         *args.extra,
     ]  # fmt: skip
     started = time.time()
     driver = subprocess.Popen(command, cwd=REPO)
-    memory, peak = [], (0, [])
+    memory, per_process, peak = [], [], (0, [])
     while driver.poll() is None:
+        minute = (time.time() - started) / 60
         processes = [(pid, *rss(pid)) for pid in process_tree(driver.pid)]
+        processes = [p for p in processes if p[2]]
         total = sum(size for _, _, size in processes)
-        memory.append(((time.time() - started) / 60, total, len(processes)))
+        memory.append((minute, total, len(processes)))
+        per_process += [(round(minute, 3), pid, size, command) for pid, command, size in processes]
         if total > peak[0]:
             peak = (total, sorted(processes, key=lambda p: -p[2])[:8])
         time.sleep(10)
@@ -91,13 +112,16 @@ def main() -> None:
     rows = [flatten_dict(row, delimiter="/") for row in read_results(trial)]
     curve = [
         (round((row["timestamp"] - started) / 60, 3), int(row["num_env_steps_sampled_lifetime"]),
-         row.get(RETURN_METRIC), row.get(EVAL_RETURN))
+         row.get(RETURN_METRIC), row.get(EVAL_RETURN), row.get(EPISODES_METRIC))
         for row in rows
     ]  # fmt: skip
     with open(experiment / "curve.csv", "w", newline="") as handle:
-        csv.writer(handle).writerows([("minute", "env_steps", "return_last100", "greedy"), *curve])
+        header = ("minute", "env_steps", "return_last100", "greedy", "episodes")
+        csv.writer(handle).writerows([header, *curve])
     with open(experiment / "memory.csv", "w", newline="") as handle:
         csv.writer(handle).writerows([("minute", "rss_bytes", "processes"), *memory])
+    with open(experiment / "memory_processes.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([("minute", "pid", "rss_bytes", "command"), *per_process])
 
     print(f"\n{name}: {len(rows)} iterations, {curve[-1][1]:,} env steps, exit {driver.returncode}")
     for label, key, target in SCORES:
@@ -118,7 +142,11 @@ def main() -> None:
     )
     for pid, command_line, size in peak[1]:
         print(f"    {size / 2**20:7.0f} MiB  {command_line} ({pid})")
-    print(f"  curve and memory: {experiment}/curve.csv, memory.csv")
+    print("  per process, minute 5 → last result (MiB):")
+    for pid, command_line, first, last in growth_per_process(per_process, trained_until):
+        change = f"{first / 2**20:7.0f} → {last / 2**20:5.0f} ({(last - first) / 2**20:+5.0f})"
+        print(f"    {change}  {command_line[:60]} ({pid})")
+    print(f"  curve and memory: {experiment}/curve.csv, memory.csv, memory_processes.csv")
     raise SystemExit(driver.returncode)
 
 
