@@ -14,8 +14,8 @@ needs on top. One training step:
    the optional learned baseline (then + vf_loss_coeff · mean((V(s_t) − G_t)²));
 5. send the new weights to the env runners.
 
-The policy network is RLlib's default PPO RLModule (MLP or CNN from ``model_config``); its
-value head is trained only when ``use_baseline`` is on.
+The policy network is RLlib's default PPO RLModule (MLP or CNN from ``model_config``), taking
+integer observations as floats; its value head is trained only when ``use_baseline`` is on.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import DefaultPPOTorchRLModule
 from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
@@ -139,14 +140,29 @@ class PGConfig(AlgorithmConfig):
             )
 
     def get_default_rl_module_spec(self) -> RLModuleSpec:
-        from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import (
-            DefaultPPOTorchRLModule,
-        )
-
-        return RLModuleSpec(module_class=DefaultPPOTorchRLModule)
+        return RLModuleSpec(module_class=PGTorchRLModule)
 
     def get_default_learner_class(self):
         return PGTorchLearner
+
+
+def _float_observations(batch: dict[str, Any]) -> dict[str, Any]:
+    obs = batch[Columns.OBS]
+    return batch if obs.is_floating_point() else {**batch, Columns.OBS: obs.float()}
+
+
+class PGTorchRLModule(DefaultPPOTorchRLModule):
+    """RLlib's default PPO module, which also takes integer observations, as floats (Pong's
+    int8 difference frames: a quarter of float32's bytes in every episode kept until it ends)."""
+
+    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return super()._forward(_float_observations(batch), **kwargs)
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return super()._forward_train(_float_observations(batch), **kwargs)
+
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
+        return super().compute_values(_float_observations(batch), embeddings)
 
 
 class PG(Algorithm):

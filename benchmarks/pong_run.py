@@ -66,14 +66,13 @@ def rss(pid: int) -> tuple[str, int]:
 
 def growth_per_process(per_process: list[tuple], until: float) -> list[tuple]:
     """(pid, command, RSS at the first sample after minute 5, RSS at the last sample up to
-    ``until``) of each process alive through that span, largest growth first."""
+    ``until``) of each process alive at both, largest growth first."""
     span = [row for row in per_process if 5 <= row[0] <= until]
-    first, last, commands = {}, {}, {}
-    for _, pid, size, command in span:
-        first.setdefault(pid, size)
-        last[pid] = size
-        commands[pid] = command
-    growth = [(pid, commands[pid], first[pid], last[pid]) for pid in first]
+    if not span:
+        return []
+    first = {pid: (size, command) for minute, pid, size, command in span if minute == span[0][0]}
+    last = {pid: size for minute, pid, size, _ in span if minute == span[-1][0]}
+    growth = [(pid, first[pid][1], first[pid][0], last[pid]) for pid in first if pid in last]
     return sorted(growth, key=lambda g: g[2] - g[3])
 
 

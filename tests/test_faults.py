@@ -207,7 +207,10 @@ def test_training_survives_the_loss_of_a_worker_node(tmp_path):
     worker, and then no node left has room for the runner (seen: the bundle stays in
     RESCHEDULING and the run waits for ever; README says so).
     """
-    cluster = LocalCluster().start(
+    cluster = LocalCluster()
+    # Ray's GCS declares a node dead after 5 failed health checks: 1 s apart here, not 3 s.
+    cluster.env["RAY_health_check_period_ms"] = "1000"
+    cluster.start(
         workers=[{"worker_node": 1, "node_a": 1}, {"worker_node": 1, "node_b": 1}],
         head_resources={"head_node": 1},
         dashboard=True,  # Ray's state API, to see where the actors live
