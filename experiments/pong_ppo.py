@@ -22,8 +22,9 @@ tuned example (rllib/tuned_examples/ppo/atari_ppo.py), on RLlib's Atari wrappers
 Results we measured (benchmarks/RESULTS.md, 2026-12-01, the 2-core box to itself): 404 env
 steps/s against 99 for ``--preset atari_ppo`` (4.1×); seed 2: training return (last 100)
 −20.4 → −15 at 28 min from process start, greedy evaluation −21 until 11 min, −8 at 20 min,
-−1 at 30 min; seed 1: −18.7 at 15 min. The previous default (``--preset atari_ppo``) reached
-greedy +18.7 at 41 min. Peak memory of all the run's processes 2.55 GiB.
+−1 at 30 min; seed 1 (a slower run, 224 steps/s): −17.7 at 30 min, greedy +1 at 30.6 min.
+The previous default (``--preset atari_ppo``) reached greedy +18.7 at 41 min. Peak memory
+of all the run's processes 2.44–2.55 GiB.
 """
 
 import sys
