@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from statistics import median
 
 from ray.tune.utils import flatten_dict
 
@@ -133,11 +134,17 @@ def main() -> None:
     # Growth while it trains: from minute 5 to the last result (the report that follows
     # runs after the trial's process has ended).
     trained_until = curve[-1][0]
-    after5 = [total for minute, total, _ in memory if 5 <= minute <= trained_until]
-    after5 = after5 or [memory[-1][1]]
+    after5 = [(minute, total) for minute, total, _ in memory if 5 <= minute <= trained_until]
+    after5 = after5 or [memory[-1][:2]]
+    at5, at_end = after5[0][1], after5[-1][1]
+    # The trial's RSS swings by ~100 MiB and back every few minutes: medians over 2 minutes too.
+    early = median(t for m, t in after5 if m <= after5[0][0] + 2)
+    late = median(t for m, t in after5 if m >= after5[-1][0] - 2)
     print(
-        f"  memory: peak {peak[0] / 2**30:.2f} GiB; minute 5 {after5[0] / 2**30:.2f} GiB, "
-        f"end {after5[-1] / 2**30:.2f} GiB ({100 * (after5[-1] / after5[0] - 1):+.1f} %)"
+        f"  memory: peak {peak[0] / 2**30:.2f} GiB; minute 5 {at5 / 2**30:.2f} GiB, "
+        f"end {at_end / 2**30:.2f} GiB ({100 * (at_end / at5 - 1):+.1f} %); medians of the first "
+        f"and last 2 minutes {early / 2**30:.2f} → {late / 2**30:.2f} GiB "
+        f"({100 * (late / early - 1):+.1f} %)"
     )
     for pid, command_line, size in peak[1]:
         print(f"    {size / 2**20:7.0f} MiB  {command_line} ({pid})")
