@@ -26,8 +26,8 @@ by the gradient's running scale, so the same lr fits both.)
 
 Results we measured (benchmarks/RESULTS.md, 2026-12-01, the 2-core box to itself): the
 defaults, seed 1, 60 minutes: training return (last 100) −21 → −15 at 8.5 min from process
-start (568 episodes), greedy evaluation ≥ 0 at 26 min, −2.1 at the end (2,340 episodes); the
-return swings by up to 12 points over ~10 minutes as it learns.
+start (568 episodes), greedy evaluation ≥ 0 at 26 min, −2.1 at the end (2,340 episodes);
+after 25 min the return swings between −15 and 0 (−0.4 at 39 min, −14.9 at 51, −1.2 at 55).
 """
 
 import sys
