@@ -248,6 +248,8 @@ class DiscountedReturns(ConnectorV2):
 
     def __call__(self, *, rl_module, episodes, batch: dict[str, Any], **kwargs: Any):
         pieces = list(self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False))
+        if not pieces:
+            return batch
         # An episode comes as consecutive pieces (PG._sample_episodes): its return runs across them.
         whole = [list(group) for _, group in itertools.groupby(pieces, key=lambda p: p.id_)]
         returns = [
@@ -260,22 +262,18 @@ class DiscountedReturns(ConnectorV2):
         ]
         if self.standardize == "episode":
             returns = [standardized(r) for r in returns]
-        elif self.standardize == "batch" and returns:
-            joined = standardized(np.concatenate(returns))
-            returns = np.split(joined, np.cumsum([len(r) for r in returns])[:-1])
-        for episode, episode_returns in zip(whole, returns, strict=True):
-            for piece, piece_returns in zip(
-                episode,
-                np.split(episode_returns, np.cumsum([len(p) for p in episode])[:-1]),
-                strict=True,
-            ):
-                self.add_n_batch_items(
-                    batch=batch,
-                    column=Columns.RETURNS_TO_GO,
-                    items_to_add=piece_returns,
-                    num_items=len(piece),
-                    single_agent_episode=piece,
-                )
+        joined = np.concatenate(returns)
+        if self.standardize == "batch":
+            joined = standardized(joined)
+        piece_returns = np.split(joined, np.cumsum([len(piece) for piece in pieces])[:-1])
+        for piece, returns_of_piece in zip(pieces, piece_returns, strict=True):
+            self.add_n_batch_items(
+                batch=batch,
+                column=Columns.RETURNS_TO_GO,
+                items_to_add=returns_of_piece,
+                num_items=len(piece),
+                single_agent_episode=piece,
+            )
         return batch
 
 
