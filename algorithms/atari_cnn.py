@@ -3,10 +3,10 @@
 By default the network of the first DQN paper (Mnih et al. 2013: 16 8×8 filters of stride
 4, 32 4×4 of stride 2, 256 hidden units shared by the policy and the value head), here on
 64×64 frames: a PPO minibatch costs about a quarter of RLlib's atari_ppo network on a CPU
-(benchmarks/RESULTS.md, "Pong PPO"). It takes the frames
-as ALE's vector env gives them, uint8 (stack, H, W), so observations cross RLlib's pipeline
-at a quarter of float32's size and need no permute; the convolutions run in torch's
-channels_last layout, which oneDNN computes faster on a CPU.
+(benchmarks/RESULTS.md, "Pong PPO"). It takes the frames as ``pong-vector`` gives them,
+uint8 (height, width, stack), so observations cross RLlib's pipeline at a quarter of
+float32's size, and that layout is already torch's channels_last, which oneDNN convolves
+faster on a CPU: a minibatch costs one conversion to float and no transpose.
 
 ``model_config``: ``conv_filters`` (filters, kernel, stride, padding per layer),
 ``head_fcnet_hiddens`` (one hidden layer; [256]), ``channels_last`` (True).
@@ -29,9 +29,10 @@ class AtariCNN(TorchRLModule, ValueFunctionAPI):
     """Policy logits and state value from a stack of uint8 frames."""
 
     def setup(self) -> None:
-        channels, height, width = self.observation_space.shape
+        height, width, stack = self.observation_space.shape
         self.channels_last = bool(self.model_config.get("channels_last", True))
         layers: list[nn.Module] = []
+        channels = stack
         for filters, kernel, stride, padding in (
             self.model_config.get("conv_filters") or DQN_2013_FILTERS
         ):
@@ -39,7 +40,7 @@ class AtariCNN(TorchRLModule, ValueFunctionAPI):
             channels = filters
         convolutions = nn.Sequential(*layers, nn.Flatten())
         with torch.no_grad():
-            flat = convolutions(torch.zeros(1, *self.observation_space.shape)).shape[1]
+            flat = convolutions(torch.zeros(1, stack, height, width)).shape[1]
         [hidden] = self.model_config.get("head_fcnet_hiddens") or [256]
         self._trunk = nn.Sequential(convolutions, nn.Linear(flat, hidden), nn.ReLU())
         self._pi = nn.Linear(hidden, self.action_space.n)
@@ -58,11 +59,10 @@ class AtariCNN(TorchRLModule, ValueFunctionAPI):
             self._trunk.to(memory_format=torch.channels_last)
 
     def _features(self, batch: dict[str, Any]) -> torch.Tensor:
-        frames = batch[Columns.OBS]
-        frames = frames.float() / 255.0 if frames.dtype == torch.uint8 else frames.float()
-        if self.channels_last:
-            frames = frames.contiguous(memory_format=torch.channels_last)
-        return self._trunk(frames)
+        frames = batch[Columns.OBS].permute(0, 3, 1, 2)  # (N, C, H, W), channels_last strides
+        scale = 1 / 255 if frames.dtype == torch.uint8 else 1.0
+        frames = torch.mul(frames, scale)  # float32, in the layout it came in
+        return self._trunk(frames if self.channels_last else frames.contiguous())
 
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return {Columns.ACTION_DIST_INPUTS: self._pi(self._features(batch))}

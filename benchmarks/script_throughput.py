@@ -7,6 +7,7 @@ counted from the end of the first iteration, so start-up is left out.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,8 +19,9 @@ sys.path.insert(0, str(REPO))  # analysis/, from a checkout even without the ins
 from analysis.watch import read_results  # noqa: E402
 
 
-def train_for(script: str, seconds: float, *flags: str) -> dict:
-    """Run ``experiments/<script>`` for ``seconds`` of training; its figures."""
+def train_for(script: str, seconds: float, *flags: str, env: dict | None = None) -> dict:
+    """Run ``experiments/<script>`` for ``seconds`` of training, with ``env`` added to the
+    environment of it and of its local Ray; its figures."""
     with tempfile.TemporaryDirectory() as storage:
         proc = subprocess.run(
             [
@@ -28,6 +30,7 @@ def train_for(script: str, seconds: float, *flags: str) -> dict:
                 "--storage", storage, "--name", "run", *flags,
             ],
             capture_output=True, text=True, cwd=REPO, timeout=seconds + 600,
+            env={**os.environ, **(env or {})},
         )  # fmt: skip
         results = list(Path(storage, "run").glob("*/result.json"))
         if proc.returncode != 0 or not results:

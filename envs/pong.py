@@ -2,10 +2,11 @@
 policy gradient.
 
 - ``pong-vector``: ALE's own C++ vector env (``ale_py.vector_env.AtariVectorEnv``), which
-  steps its envs on threads and preprocesses in C++: 64×64 grey, the last 4 frames stacked,
-  uint8. RLlib builds it whole when ``gym_env_vectorize_mode`` is "vector_entry_point";
-  anywhere else (evaluation, video, a restored checkpoint) the same name builds one env that
-  gives the same observations and renders the game (``StackedGreyFrames``).
+  steps its envs on threads and preprocesses in C++: 64×64 grey, the last 4 frames stacked
+  on the last axis (height, width, stack), uint8. RLlib builds it whole when
+  ``gym_env_vectorize_mode`` is "vector_entry_point"; anywhere else (evaluation, video, a
+  restored checkpoint) the same name builds one env that gives the same observations and
+  renders the game (``StackedGreyFrames``).
 - ``pong``: RLlib's Atari wrappers, one env at a time: 64×64 grey in [-1, 1], frames stacked
   by connectors (RLlib's atari_ppo example).
 - ``pong-pixels``: the Pong-from-pixels tutorial's 80×80 difference frames, UP and DOWN.
@@ -96,7 +97,7 @@ def make_pong_vector(env_config: dict[str, Any] | None = None) -> gym.Env | gym.
         return UpscaledRender(
             StackedGreyFrames(_ale(1, config), dim=dim, stack=stack, noop_max=noop_max)
         )
-    return _ale_vector(
+    vector = _ale_vector(
         int(num_envs),
         config,
         img_height=dim,
@@ -107,6 +108,17 @@ def make_pong_vector(env_config: dict[str, Any] | None = None) -> gym.Env | gym.
         noop_max=noop_max,
         reward_clipping=True,
     )
+    # The stack on the last axis: the network reads (height, width, stack) as torch's
+    # channels_last layout as it is, where ALE's (stack, height, width) cost a transpose
+    # in every minibatch of every epoch.
+    single = gym.spaces.Box(0, 255, (dim, dim, stack), np.uint8)
+    return gym.wrappers.vector.TransformObservation(
+        vector, _stack_last, gym.vector.utils.batch_space(single, int(num_envs)), single
+    )
+
+
+def _stack_last(frames: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(frames.transpose(0, 2, 3, 1))
 
 
 def _ale_vector(num_envs: int, config: dict[str, Any], **preprocessing: Any) -> Any:
@@ -133,16 +145,16 @@ class StackedGreyFrames(gym.Wrapper):
     """One ALE env (frameskip 1) observed as ALE's vector env observes it: each step repeats
     the action ``FRAMESKIP`` times, takes the pixel-wise max of the last two grey screens,
     shrinks it to ``dim``×``dim`` (area interpolation) and stacks the last ``stack`` such
-    frames, zeros before the first; uint8, (stack, dim, dim). Up to ``noop_max`` random
-    no-ops start an episode. ``render()`` still shows the game."""
+    frames on the last axis, zeros before the first; uint8, (dim, dim, stack). Up to
+    ``noop_max`` random no-ops start an episode. ``render()`` still shows the game."""
 
     def __init__(
         self, env: gym.Env, dim: int = DIM, stack: int = STACK, noop_max: int = NOOP_MAX
     ) -> None:
         super().__init__(env)
         self.dim, self.noop_max = dim, noop_max
-        self.observation_space = gym.spaces.Box(0, 255, (stack, dim, dim), np.uint8)
-        self._frames = np.zeros((stack, dim, dim), np.uint8)
+        self.observation_space = gym.spaces.Box(0, 255, (dim, dim, stack), np.uint8)
+        self._frames = np.zeros((dim, dim, stack), np.uint8)
 
     def _grey(self) -> np.ndarray:
         return self.env.unwrapped.ale.getScreenGrayscale()
@@ -150,8 +162,10 @@ class StackedGreyFrames(gym.Wrapper):
     def _push(self, screen: np.ndarray) -> np.ndarray:
         import cv2
 
-        self._frames = np.roll(self._frames, -1, axis=0)
-        self._frames[-1] = cv2.resize(screen, (self.dim, self.dim), interpolation=cv2.INTER_AREA)
+        self._frames = np.roll(self._frames, -1, axis=-1)
+        self._frames[..., -1] = cv2.resize(
+            screen, (self.dim, self.dim), interpolation=cv2.INTER_AREA
+        )
         return self._frames.copy()
 
     def reset(self, **kwargs: Any):

@@ -40,6 +40,7 @@ from ray.rllib.algorithms.ppo import PPOConfig  # noqa: E402
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec  # noqa: E402
 
 from algorithms.atari_cnn import AtariCNN  # noqa: E402
+from algorithms.ppo_learner import FusedAdamPPOLearner  # noqa: E402
 from envs.pong import frame_stacking_connectors  # noqa: E402
 
 # RLlib's tuned hyperparameters (rllib/tuned_examples/ppo/atari_ppo.py): the default's and
@@ -68,7 +69,11 @@ config = (
         gym_env_vectorize_mode="vector_entry_point",  # ALE's vector env, built whole
     )
     .resources(num_cpus_for_main_process=2)
-    .training(**{**ATARI_PPO_TRAINING, "lr": 2.5e-4, "train_batch_size_per_learner": 4096})
+    .training(
+        **{**ATARI_PPO_TRAINING, "lr": 2.5e-4, "train_batch_size_per_learner": 4096},
+        learner_class=FusedAdamPPOLearner,  # Adam in one kernel, one nan check a step
+    )
+    .framework(torch_skip_nan_gradients=True)  # the learner's one check, not RLlib's many
     .rl_module(rl_module_spec=RLModuleSpec(module_class=AtariCNN))
     # Evaluation and video: one env at a time that renders the game and observes as the
     # vector env does (envs/pong.py).

@@ -8,6 +8,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from conftest import REPO, decode_mp4, run_script, trial_dir
 
 from analysis import Policy, choose_best, load_experiment
@@ -107,7 +108,7 @@ def test_the_vector_env_observes_as_the_single_env_for_the_same_seed_and_actions
 def test_pong_envs_render_the_real_game_frame_upscaled():
     for env_id, observation in (
         ("pong", (64, 64, 1)),
-        ("pong-vector", (4, 64, 64)),
+        ("pong-vector", (64, 64, 4)),
         ("pong-pixels", (6400,)),
     ):
         env = make_env(env_id)
@@ -182,3 +183,25 @@ def test_pong_ppo_atari_ppo_preset_restores_with_frame_stacking(tmp_path):
 
 def test_pong_pg_smoke_checkpoints_and_records(tmp_path):
     _smoke("pong_pg.py", tmp_path)
+
+
+def test_pong_ppo_learner_steps_adam_in_one_kernel_and_skips_a_step_with_nan_gradients():
+    from ray.rllib.core import DEFAULT_MODULE_ID
+
+    from runner import load_experiment as load_script
+
+    env = make_pong_vector({"num_envs": 1})
+    spaces = {DEFAULT_MODULE_ID: (env.single_observation_space, env.single_action_space)}
+    learner = load_script("pong_ppo").config.copy(copy_frozen=False).build_learner(spaces=spaces)
+    [(_, optimizer)] = learner.get_optimizers_for_module(DEFAULT_MODULE_ID)
+    assert optimizer.defaults["fused"]
+    params = learner.get_parameters(learner.module[DEFAULT_MODULE_ID])
+    before = [p.detach().clone() for p in params]
+
+    def step(gradient: float) -> bool:
+        grads = {learner.get_param_ref(p): torch.full_like(p, gradient) for p in params}
+        learner.apply_gradients(grads)
+        return any(not torch.equal(b, p) for b, p in zip(before, params, strict=True))
+
+    assert not step(float("nan")), "a nan gradient changed the weights"
+    assert step(1.0), "a finite gradient did not"
