@@ -22,12 +22,13 @@ PPO is synchronous, so the trial takes both cores: the emulator's threads while 
 torch's while it learns. ``--preset atari_ppo`` trains the previous default instead, RLlib's
 tuned example (rllib/tuned_examples/ppo/atari_ppo.py), on RLlib's Atari wrappers.
 
-Results we measured (benchmarks/RESULTS.md, 2026-12-01, the 2-core box to itself): 404 env
-steps/s against 99 for ``--preset atari_ppo`` (4.1×); seed 2: training return (last 100)
-−20.4 → −15 at 28 min from process start, greedy evaluation −21 until 11 min, −8 at 20 min,
-−1 at 30 min; seed 1 (a slower run, 224 steps/s): −17.7 at 30 min, greedy +1 at 30.6 min.
-The previous default (``--preset atari_ppo``) reached greedy +18.7 at 41 min. Peak memory
-of all the run's processes 2.44–2.55 GiB.
+Results we measured (benchmarks/RESULTS.md, the 2-core box to itself): 2026-12-02, 383 env
+steps/s against 106 for ``--preset atari_ppo`` (3.6×; 326 with AVX2 kernels only, as on
+most laptops); seed 1: training return (last 100) −19.2 at 15 min, −16.7 at 30 min, greedy
+evaluation −5 at 23.5 min; peak memory of all the run's processes 2.44 GiB, +4.3 % from
+minute 5. 2026-12-01, before the fused-Adam learner: seed 2 −15 at 28 min from process
+start, greedy −1 at 30 min; seed 1 −17.7 at 30 min, greedy +1 at 30.6 min. The previous
+default (``--preset atari_ppo``) reached greedy +18.7 at 41 min.
 """
 
 import sys
