@@ -22,8 +22,9 @@ def fused_adam(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
 
 class FusedAdamPPOLearner(PPOTorchLearner):
     """PPO's learner with Adam fused into one kernel, and one check of all gradients for nan
-    and inf before each step (a step with any is skipped). Together they save ~14 % of a Pong
-    PPO iteration on a CPU (benchmarks/RESULTS.md, "Pong PPO").
+    and inf before each step (a step with any is skipped). Adam's loop over the parameters
+    and RLlib's checks took 15 % of a Pong PPO iteration on a CPU (benchmarks/HISTORY.md,
+    "Pong PPO").
 
     Set ``config.framework(torch_skip_nan_gradients=True)`` with it: RLlib then skips the step
     itself, as documented, rather than checking each parameter's gradient on its own, twice a

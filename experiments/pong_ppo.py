@@ -15,7 +15,7 @@ Why these defaults (benchmarks/RESULTS.md, "Pong PPO"; what else was tried: HIST
   channels_last, orthogonally initialised: a minibatch costs about a quarter of atari_ppo's.
   The frames come stacked on the last axis, which is channels_last already, and PPO's
   learner steps Adam in one fused kernel with one nan check a step
-  (algorithms/ppo_learner.py): together 16 % less time for the same iterations.
+  (algorithms/ppo_learner.py): in a profile, 16 % less time for the same iterations.
 - RLlib's atari_ppo hyperparameters (10 epochs of minibatches of 128, KL penalty, clip 0.1),
   with lr 2.5e-4 instead of 1.5e-4 and batches of 4,096 steps (16 envs × 256).
 PPO is synchronous, so the trial takes both cores: the emulator's threads while it samples,
