@@ -67,8 +67,10 @@ def test_local_ray_listens_on_localhost_only_and_serves_no_dashboard(tmp_path):
         gcs = {pid for pid in tree if cmdline(pid).split(b"\0")[0].endswith(b"/gcs_server")}
         gcs_env = Path(f"/proc/{next(iter(gcs))}/environ").read_bytes().split(b"\0")
         [gcs_port] = [address.rsplit(":", 1)[1] for address, pid in sockets.items() if pid in gcs]
-        wrong = _join(gcs_port, token="0" * 64)
-        right = _join(gcs_port, token=None)  # the token Ray made for this machine
+        # Both clients at once: each waits seconds for Ray's answer.
+        wrong_client = _join(gcs_port, token="0" * 64)
+        right_client = _join(gcs_port, token=None)  # the token Ray made for this machine
+        wrong, right = _finished(wrong_client), _finished(right_client)
     finally:
         proc.terminate()
         proc.communicate(timeout=120)
@@ -85,15 +87,21 @@ def test_local_ray_listens_on_localhost_only_and_serves_no_dashboard(tmp_path):
     assert right.returncode == 0 and "joined" in right.stdout, right.stderr[-2000:]
 
 
-def _join(gcs_port: str, token: str | None) -> subprocess.CompletedProcess:
-    """A client joining the suite's Ray at 127.0.0.1:``gcs_port`` with ``token`` (None: the
-    machine's own token file, ~/.ray/auth_token)."""
+def _join(gcs_port: str, token: str | None) -> subprocess.Popen:
+    """A client starting to join the suite's Ray at 127.0.0.1:``gcs_port`` with ``token``
+    (None: the machine's own token file, ~/.ray/auth_token)."""
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
     env["RAY_AUTH_MODE"] = "token"
     env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # keep 127.0.0.1 as is, as the suite's Ray
     if token is not None:
         env["RAY_AUTH_TOKEN"] = token
     code = f"import ray; ray.init(address='127.0.0.1:{gcs_port}'); print('joined')"
-    return subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _finished(client: subprocess.Popen) -> subprocess.CompletedProcess:
+    stdout, stderr = client.communicate(timeout=120)
+    return subprocess.CompletedProcess(client.args, client.returncode, stdout, stderr)
