@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import REPO, decode_mp4, run_script, trial_dir
+from ray.rllib.utils.torch_utils import clip_gradients
 
 from analysis import Policy, choose_best, load_experiment
 from envs import make_env
@@ -114,7 +116,10 @@ def test_pong_envs_render_the_real_game_frame_upscaled():
         env = make_env(env_id)
         obs, _ = env.reset(seed=0)
         assert obs.shape == observation
-        assert env.render().shape == (VIDEO_SIZE[1], VIDEO_SIZE[0], 3)
+        frame = env.render()
+        assert frame.shape == (VIDEO_SIZE[1], VIDEO_SIZE[0], 3)
+        game = env.unwrapped.render()  # the 210×160 screen: each pixel became a 3×3 block
+        assert np.array_equal(frame, np.repeat(np.repeat(game, 3, axis=0), 3, axis=1))
         assert env.metadata["render_fps"] == 15  # 60 Hz game, 4 frames per agent step
         env.close()
 
@@ -185,23 +190,36 @@ def test_pong_pg_smoke_checkpoints_and_records(tmp_path):
     _smoke("pong_pg.py", tmp_path)
 
 
-def test_pong_ppo_learner_steps_adam_in_one_kernel_and_skips_a_step_with_nan_gradients():
+def test_pong_ppo_learner_steps_adam_in_one_kernel_clips_and_skips_a_step_with_nan_gradients():
     from ray.rllib.core import DEFAULT_MODULE_ID
 
     from runner import load_experiment as load_script
 
     env = make_pong_vector({"num_envs": 1})
     spaces = {DEFAULT_MODULE_ID: (env.single_observation_space, env.single_action_space)}
-    learner = load_script("pong_ppo").config.copy(copy_frozen=False).build_learner(spaces=spaces)
+    config = load_script("pong_ppo").config.copy(copy_frozen=False)
+    learner = config.build_learner(spaces=spaces)
     [(_, optimizer)] = learner.get_optimizers_for_module(DEFAULT_MODULE_ID)
     assert optimizer.defaults["fused"]
     params = learner.get_parameters(learner.module[DEFAULT_MODULE_ID])
     before = [p.detach().clone() for p in params]
 
     def step(gradient: float) -> bool:
+        """One optimizer step as RLlib's update makes it: postprocess, then apply."""
         grads = {learner.get_param_ref(p): torch.full_like(p, gradient) for p in params}
-        learner.apply_gradients(grads)
+        learner.apply_gradients(learner.postprocess_gradients(grads))
         return any(not torch.equal(b, p) for b, p in zip(before, params, strict=True))
 
     assert not step(float("nan")), "a nan gradient changed the weights"
+    assert not step(float("inf")), "an inf gradient changed the weights"
     assert step(1.0), "a finite gradient did not"
+
+    # Clipped to the global norm RLlib's clip_gradients gives, and that norm reported.
+    grads = {learner.get_param_ref(p): torch.full_like(p, 1.0) for p in params}
+    expected = {ref: g.clone() for ref, g in grads.items()}
+    clip_gradients(expected, grad_clip=config.grad_clip, grad_clip_by="global_norm")
+    clipped = learner.postprocess_gradients(grads)
+    assert all(torch.allclose(clipped[ref], g) for ref, g in expected.items())
+    norm = learner.metrics.peek((DEFAULT_MODULE_ID, "gradients_default_optimizer_global_norm"))
+    assert norm == pytest.approx(math.sqrt(sum(p.numel() for p in params)))
+    assert norm > config.grad_clip  # so the clip above had work to do
