@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("runs", nargs="+", metavar="LABEL=CURVE_CSV")
     args = parser.parse_args()
-    fig, ax = plt.subplots(figsize=(9, 4.5), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(12, 4.5), constrained_layout=True)
     for index, run in enumerate(args.runs):
         label, _, path = run.partition("=")
         rows, color = read_curve(path), f"C{index}"
@@ -53,7 +53,7 @@ def main() -> None:
         )
     ax.axhline(0, color="#bbbbbb", lw=0.8)
     ax.set(xlabel="minutes from process start", ylabel="episode return", ylim=(-21.5, 21.5))
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # off the curves
     ax.grid(alpha=0.3)
     fig.savefig(args.out, dpi=110)
     print(args.out)
