@@ -27,11 +27,11 @@ tuned example (rllib/tuned_examples/ppo/atari_ppo.py), on RLlib's Atari wrappers
 Results we measured (benchmarks/RESULTS.md, the 2-core box to itself), 2026-12-02: seed 1,
 greedy evaluation +11 at 14.1 min from process start and +18 at 15.0 min, training return (last
 100) −15 at 14.1 min (the same iterations in a slower hour of the VM: 16.7 and 17.7 min; +11.8
-at 30 min, peak memory 2.44 GiB); seed 2, greedy −2 at 14.8 min, not yet ≥ 0 at 15 min, training
-return −16.6 at 15.4 min. 383 env steps/s against 106 for ``--preset atari_ppo`` (3.6×; 326 with
-AVX2 kernels only, as on most laptops; measured with lr 2.5e-4 and the earlier gradient checks:
-the learning rate does not change the speed). The previous default (``--preset atari_ppo``)
-reached greedy +18.7 at 41 min.
+at 30 min, peak memory 2.44 GiB); seed 2, greedy −2 at 14.8 min, +4 at 17.1 min, training return
+−16.6 at 15.4 min. 383 env steps/s against 106 for ``--preset atari_ppo`` (3.6×; 326 with AVX2
+kernels only, as on most laptops; measured with lr 2.5e-4 and the earlier gradient checks: the
+learning rate does not change the speed). The previous default (``--preset atari_ppo``) reached
+greedy +18.7 at 41 min.
 """
 
 import sys
