@@ -22,14 +22,41 @@ class LearnerThreads(RLlibCallback):
     thread while the runners' cores sit idle. This sets torch's threads to every CPU the trial
     holds (``bundle_cpus``), capped at the node's cores; learners on their own actors
     (``--learners N``) are left alone.
+
+    Where the trial's process also samples (no remote env runners) or evaluates, torch takes
+    one thread there: a policy's forward pass on a few observations gains nothing from more,
+    and torch's threads waiting for work took the cores from the env's own threads (ALE's
+    vector env steps on threads; benchmarks/RESULTS.md, "Pong PPO").
     """
 
     def __init__(self, threads: int) -> None:
         super().__init__()
-        self.threads = threads
+        self.threads = max(1, min(threads, os.cpu_count() or 1))
 
     def on_algorithm_init(self, *, algorithm: Any, **kwargs: Any) -> None:
-        if algorithm.config.num_learners == 0:
-            import torch
+        self._between_iterations(algorithm.config)
 
-            torch.set_num_threads(max(1, min(self.threads, os.cpu_count() or 1)))
+    def on_sample_end(self, *, env_runner: Any = None, **kwargs: Any) -> None:
+        config = env_runner.config if env_runner is not None else None
+        # The trial's own env runner has sampled: the learner is next.
+        if config and env_runner.worker_index == 0 and not config.in_evaluation:
+            if config.num_learners == 0:
+                self._set(self.threads)
+
+    def on_evaluate_start(self, *, algorithm: Any, **kwargs: Any) -> None:
+        if algorithm.config.num_learners == 0 and algorithm.config.evaluation_num_env_runners == 0:
+            self._set(1)
+
+    def on_train_result(self, *, algorithm: Any, **kwargs: Any) -> None:
+        self._between_iterations(algorithm.config)
+
+    def _between_iterations(self, config: Any) -> None:
+        """An iteration starts by sampling here (no remote env runners) or by learning."""
+        if config.num_learners == 0:
+            self._set(1 if config.num_env_runners == 0 else self.threads)
+
+    @staticmethod
+    def _set(threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(threads)

@@ -78,6 +78,14 @@ PATCHES = (
         mentions="p = subprocess.Popen(",
     ),
     Patch(
+        "minibatch shuffle gathers rows through NumPy",
+        ("ray.rllib.policy.sample_batch:SampleBatch.shuffle",),
+        saves="~0.55 s of a 10-s Pong PPO iteration (a uint8 frame batch: 75 → 20 ms an epoch)",
+        without="torch's advanced indexing gathers the shuffled rows of every column",
+        speed=True,
+        mentions="v[permutation]",
+    ),
+    Patch(
         "Ray on 127.0.0.1 only",
         ("ray._private.ray_constants:ENABLE_RAY_CLUSTER",),
         saves="(security: a local Ray's servers listen on loopback only)",
@@ -223,6 +231,49 @@ def widen_ffmpeg_pipe(writer: Any) -> None:
 def tune_trial_storage(algorithm: Any) -> Any:
     """The StorageContext Tune gives a trial's Algorithm (``_storage``), or None outside Tune."""
     return getattr(algorithm, "_storage", None)
+
+
+# ---- learners (algorithms/ppo_learner.py) ----------------------------------------------------
+
+
+def numpy_batch_shuffle() -> None:
+    """RLlib shuffles a learner's batch every epoch, each column's rows gathered by torch's
+    advanced indexing, which copies a batch of frames ~4× slower than NumPy's ``take`` of
+    the same rows. This gathers CPU tensors through NumPy: the same permutation (the same
+    draw from NumPy's RNG), the same rows, so training is unchanged."""
+    import numpy as np
+    import tree
+    from ray.rllib.core.columns import Columns
+    from ray.rllib.policy.sample_batch import SampleBatch
+
+    original = SampleBatch.shuffle
+    if getattr(original, "numpy_rows", False) or not speed_patches_on():
+        return
+
+    def shuffle(self: SampleBatch) -> SampleBatch:
+        if self.get(SampleBatch.SEQ_LENS) is not None:  # sequences: RLlib's own rules
+            return original(self)
+        permutation = np.random.permutation(self.count)
+        columns = dict(self)
+        columns.pop(Columns.INFOS, None)  # RLlib's shuffle leaves the infos as they are
+        self.update(tree.map_structure(lambda value: _rows(value, permutation), columns))
+        self.intercepted_values = {}  # as RLlib's: values derived before are stale
+        return self
+
+    shuffle.numpy_rows = True  # type: ignore[attr-defined]
+    shuffle.original = original  # type: ignore[attr-defined]
+    SampleBatch.shuffle = shuffle
+
+
+def _rows(value: Any, permutation: Any) -> Any:
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        if value.device.type == "cpu" and not value.requires_grad:
+            try:
+                return torch.from_numpy(value.numpy()[permutation])
+            except (TypeError, RuntimeError):  # a dtype NumPy lacks (bfloat16)
+                pass
+    return value[permutation]
 
 
 # ---- Ray on loopback (runner/connect.py), resume (runner/resume.py) ---------------------------

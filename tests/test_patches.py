@@ -58,6 +58,37 @@ def test_the_switch_turns_the_speed_patches_off():
     assert off.split() == ["True", "True", "NoneType"]  # Ray's own functions, no stand-in
 
 
+def test_the_numpy_minibatch_shuffle_gives_rllibs_rows_for_the_same_seed():
+    import numpy as np
+    import torch
+    from ray.rllib.policy.sample_batch import SampleBatch
+
+    def batch() -> SampleBatch:
+        frames = torch.arange(64 * 2 * 2 * 4, dtype=torch.int32).reshape(64, 2, 2, 4)
+        return SampleBatch({
+            "obs": frames.to(torch.uint8),
+            "actions": torch.arange(64),
+            "logp": torch.linspace(0, 1, 64, dtype=torch.bfloat16),  # no NumPy dtype
+            "advantages": np.arange(64.0),
+            "infos": [{"step": i} for i in range(64)],
+        })  # fmt: skip
+
+    patches.numpy_batch_shuffle()
+    assert SampleBatch.shuffle.numpy_rows
+    ours, rllibs = batch(), batch()
+    np.random.seed(7)
+    ours.shuffle()
+    np.random.seed(7)
+    SampleBatch.shuffle.original(rllibs)
+    assert not torch.equal(ours["actions"], torch.arange(64))  # shuffled at all
+    for column in ("obs", "actions", "logp"):
+        assert ours[column].dtype == rllibs[column].dtype
+        assert torch.equal(ours[column], rllibs[column]), column
+    assert np.array_equal(ours["advantages"], rllibs["advantages"])
+    assert ours["infos"] == rllibs["infos"]
+    assert torch.equal(ours["actions"].double(), torch.from_numpy(ours["advantages"]))
+
+
 def test_a_run_with_the_speed_patches_off_trains_records_and_checkpoints(tmp_path):
     proc = run_script(
         "--smoke", "--eval-interval", "1", "--no-report", "--storage", str(tmp_path),

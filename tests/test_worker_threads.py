@@ -52,3 +52,43 @@ def test_an_actor_s_torch_uses_the_cpus_ray_assigned_it():
     seen = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
     # torch was already imported when each actor started (the preload), yet follows Ray.
     assert seen == {1: (True, 1), 2: (True, 2)}, seen
+
+
+def test_a_trial_that_samples_itself_samples_on_one_torch_thread_and_learns_on_all(ray_session):
+    from functools import partial
+
+    import torch
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+    from ray.rllib.callbacks.callbacks import RLlibCallback
+
+    from callbacks.learner_threads import LearnerThreads
+
+    seen: dict[str, set[int]] = {"sampling": set(), "evaluating": set(), "learning": set()}
+
+    class Recorder(RLlibCallback):
+        def on_episode_step(self, *, env_runner=None, **kwargs):
+            phase = "evaluating" if env_runner.config.in_evaluation else "sampling"
+            seen[phase].add(torch.get_num_threads())
+
+    class RecordingLearner(PPOTorchLearner):
+        def compute_loss_for_module(self, **kwargs):
+            seen["learning"].add(torch.get_num_threads())
+            return super().compute_loss_for_module(**kwargs)
+
+    config = (
+        PPOConfig()
+        .environment("CartPole-v1")
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=2)
+        .training(train_batch_size_per_learner=256, minibatch_size=128, num_epochs=1)
+        .learners(learner_class=RecordingLearner)
+        .callbacks([partial(LearnerThreads, threads=2), Recorder])
+        .evaluation(evaluation_interval=1, evaluation_duration=1)
+    )
+    algo = config.build_algo()
+    try:
+        for _ in range(2):
+            algo.train()
+    finally:
+        algo.stop()
+    assert seen == {"sampling": {1}, "evaluating": {1}, "learning": {min(2, os.cpu_count())}}
