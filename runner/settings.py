@@ -23,7 +23,7 @@ from ray.rllib.utils import force_list
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 import envs
-from callbacks import EpisodeReturnWindow, EvalVideo, FinalEvaluation
+from callbacks import EpisodeReturnWindow, EvalVideo, FinalEvaluation, ReleaseEpisodeMemory
 from callbacks.episode_returns import solved
 from callbacks.learner_threads import LearnerThreads, bundle_cpus
 from runner.cli import SMOKE_ITERATIONS, UsageError, check_lr
@@ -152,7 +152,7 @@ def use_learner_threads(config: AlgorithmConfig) -> None:
 
 def _apply_evaluation(config: AlgorithmConfig, args: argparse.Namespace) -> None:
     """Greedy evaluation rounds, the stop rule's metric, and videos of evaluation episodes."""
-    callbacks: list[Any] = [EpisodeReturnWindow]
+    callbacks: list[Any] = [EpisodeReturnWindow, ReleaseEpisodeMemory]
     if args.eval_interval > 0:
         episodes = max(args.eval_episodes, args.video_episodes if args.video else 1)
         config.evaluation(

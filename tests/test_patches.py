@@ -89,6 +89,37 @@ def test_the_numpy_minibatch_shuffle_gives_rllibs_rows_for_the_same_seed():
     assert torch.equal(ours["actions"].double(), torch.from_numpy(ours["advantages"]))
 
 
+def test_env_runners_keep_only_totals_of_running_episodes_and_report_them_whole():
+    from collections import defaultdict
+
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+
+    from callbacks import ReleaseEpisodeMemory
+
+    config = (
+        PPOConfig()
+        .environment("CartPole-v1")
+        .env_runners(num_envs_per_env_runner=2)
+        .callbacks(ReleaseEpisodeMemory)
+    )
+    env_runner = SingleAgentEnvRunner(config=config)
+    lengths: dict[str, int] = defaultdict(int)
+    finished = []
+    for _ in range(40):  # 8 steps a sample: most episodes span several chunks
+        for chunk in env_runner.sample(num_timesteps=8, random_actions=True):
+            lengths[chunk.id_] += len(chunk)
+            if chunk.is_done:
+                finished.append(lengths[chunk.id_])
+        kept = [c for cs in env_runner._ongoing_episodes_for_metrics.values() for c in cs]
+        assert kept and all(isinstance(c, patches.ChunkTotals) for c in kept)
+    assert max(finished) > 16
+    metrics = env_runner.get_metrics()
+    # CartPole pays 1 a step: each finished episode's length and return, from all its chunks.
+    assert metrics["episode_len_mean"].peek() == pytest.approx(sum(finished) / len(finished))
+    assert metrics["episode_return_mean"].peek() == pytest.approx(sum(finished) / len(finished))
+
+
 def test_a_run_with_the_speed_patches_off_trains_records_and_checkpoints(tmp_path):
     proc = run_script(
         "--smoke", "--eval-interval", "1", "--no-report", "--storage", str(tmp_path),
