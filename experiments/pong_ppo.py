@@ -20,18 +20,19 @@ Why these defaults (benchmarks/RESULTS.md, "Pong PPO"; what else was tried: HIST
   8e-4 instead of 1.5e-4, Adam's ε 1e-5 (CleanRL's) and batches of 4,096 steps (16 envs ×
   256). At 2.5e-4 the policy barely moved (KL 0.002 an iteration, RLlib's KL penalty decayed
   to nothing); at 1e-3 the network's units died within 80k steps.
-PPO is synchronous, so the trial takes both cores: the emulator's threads while it samples,
-torch's while it learns. ``--preset atari_ppo`` trains the previous default instead, RLlib's
-tuned example (rllib/tuned_examples/ppo/atari_ppo.py), on RLlib's Atari wrappers.
+PPO is synchronous, so the trial takes both cores: the emulator's threads while it samples
+(torch then on one thread), torch's while it learns. ``--preset atari_ppo`` trains the
+previous default instead, RLlib's tuned example (rllib/tuned_examples/ppo/atari_ppo.py), on
+RLlib's Atari wrappers.
 
 Results we measured (benchmarks/RESULTS.md, the 2-core box to itself), 2026-12-02: seed 1,
-greedy evaluation +11 at 14.1 min from process start and +18 at 15.0 min, training return (last
-100) −15 at 14.1 min (the same iterations in a slower hour of the VM: 16.7 and 17.7 min; +11.8
-at 30 min, peak memory 2.44 GiB); seed 2, greedy −2 at 14.8 min, +4 at 17.1 min, training return
-−16.6 at 15.4 min. 383 env steps/s against 106 for ``--preset atari_ppo`` (3.6×; 326 with AVX2
-kernels only, as on most laptops; measured with lr 2.5e-4 and the earlier gradient checks: the
-learning rate does not change the speed). The previous default (``--preset atari_ppo``) reached
-greedy +18.7 at 41 min.
+training return (last 100) −15 at 12.8 min from process start, greedy evaluation +4 at 15.5
+min, then −2 to +5 until 30 min (peak memory 2.14 GiB, +0.2 % from minute 5); seed 2, greedy
+−3 at 20.5 min. Earlier runs of these settings, before changes that alter torch's rounding and
+so each seed's path: seed 1 greedy +11 at 14.1 min and +18 at 15.0 min, seed 2 ≥ 0 at 17.1
+min. 545 env steps/s against 107 for ``--preset atari_ppo`` (5.1×; 379 with AVX2 kernels only,
+as on most laptops). The previous default (``--preset atari_ppo``) reached greedy +18.7 at 41
+min.
 """
 
 import sys
