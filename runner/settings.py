@@ -151,7 +151,8 @@ def use_learner_threads(config: AlgorithmConfig) -> None:
 
 
 def _apply_evaluation(config: AlgorithmConfig, args: argparse.Namespace) -> None:
-    """Greedy evaluation rounds, the stop rule's metric, and videos of evaluation episodes."""
+    """Greedy evaluation rounds, the stop rule's metric, videos of evaluation episodes, and
+    episode memory handed back (every experiment)."""
     callbacks: list[Any] = [EpisodeReturnWindow, ReleaseEpisodeMemory]
     if args.eval_interval > 0:
         episodes = max(args.eval_episodes, args.video_episodes if args.video else 1)
