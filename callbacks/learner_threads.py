@@ -37,11 +37,11 @@ class LearnerThreads(RLlibCallback):
         self._between_iterations(algorithm.config)
 
     def on_sample_end(self, *, env_runner: Any = None, **kwargs: Any) -> None:
-        config = env_runner.config if env_runner is not None else None
-        # The trial's own env runner has sampled: the learner is next.
-        if config and env_runner.worker_index == 0 and not config.in_evaluation:
-            if config.num_learners == 0:
-                self._set(self.threads)
+        if env_runner is None or env_runner.worker_index != 0:
+            return  # a remote env runner keeps the threads Ray gave it
+        config = env_runner.config
+        if config.num_learners == 0 and not config.in_evaluation:
+            self._set(self.threads)  # the trial's own env runner has sampled: learning is next
 
     def on_evaluate_start(self, *, algorithm: Any, **kwargs: Any) -> None:
         if algorithm.config.num_learners == 0 and algorithm.config.evaluation_num_env_runners == 0:

@@ -94,6 +94,7 @@ def apply_args(config: AlgorithmConfig, args: argparse.Namespace) -> AlgorithmCo
     if args.lr is not None:
         overrides["lr"] = args.lr
     config = apply_settings(config, overrides)
+    add_callbacks(config, ReleaseEpisodeMemory)  # flat memory, however long the episodes
     _apply_evaluation(config, args)
     if not args.sweep:
         use_learner_threads(config)
@@ -151,9 +152,8 @@ def use_learner_threads(config: AlgorithmConfig) -> None:
 
 
 def _apply_evaluation(config: AlgorithmConfig, args: argparse.Namespace) -> None:
-    """Greedy evaluation rounds, the stop rule's metric, videos of evaluation episodes, and
-    episode memory handed back (every experiment)."""
-    callbacks: list[Any] = [EpisodeReturnWindow, ReleaseEpisodeMemory]
+    """Greedy evaluation rounds, the stop rule's metric, and videos of evaluation episodes."""
+    callbacks: list[Any] = [EpisodeReturnWindow]
     if args.eval_interval > 0:
         episodes = max(args.eval_episodes, args.video_episodes if args.video else 1)
         config.evaluation(
