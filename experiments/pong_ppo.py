@@ -19,12 +19,12 @@ Why these defaults (benchmarks/RESULTS.md, "Pong PPO"; what else was tried: HIST
 - RLlib's atari_ppo hyperparameters (10 epochs of minibatches of 128, clip 0.1), with lr
   1e-3 instead of 1.5e-4, Adam's ε 1e-5 (CleanRL's) and batches of 4,096 steps (16 envs ×
   256). At 2.5e-4 the policy barely moved (KL 0.002 an iteration, RLlib's KL penalty decayed
-  to nothing); at 1e-3 with torch's ε 1e-8 the network's units died within 80k steps, and
-  8e-4 reached greedy ≥ 0 in 15 minutes on one seed of two.
+  to nothing); at 1e-3 with torch's ε 1e-8 the network's units died within 80k steps; with
+  ε 1e-5, 8e-4 reached greedy ≥ 0 within 15 minutes in one run of four, 1e-3 in both seeds.
 PPO is synchronous, so the trial takes both cores: the emulator's threads while it samples
 (torch then on one thread), torch's while it learns. ``--preset atari_ppo`` trains the
-previous default instead, RLlib's tuned example (rllib/tuned_examples/ppo/atari_ppo.py), on
-RLlib's Atari wrappers.
+suite's first default instead, RLlib's tuned example (rllib/tuned_examples/ppo/atari_ppo.py),
+on RLlib's Atari wrappers.
 
 Results we measured (benchmarks/RESULTS.md, the 2-core box to itself), 2026-12-02: seed 1,
 greedy evaluation +3 at 9.1 min from process start and +20 from 12.4 min, training return
