@@ -201,7 +201,9 @@ def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything
 def test_training_survives_the_loss_of_a_worker_node(tmp_path):
     """Two worker nodes; the one running the env runner crashes (its raylet and workers
     SIGKILLed). Ray moves the runner's placement-group bundle to the other worker, RLlib
-    restores the runner there, and training reaches its step budget.
+    restores the runner there, and the restored runner samples until the time budget ends.
+    A time budget, not a step budget: on a fast machine a 20,000-step budget was nearly spent
+    (17,552 steps) before the crash landed, the test's own queries taking seconds.
 
     The trial itself is pinned to the head: left free, Ray may place it on the surviving
     worker, and then no node left has room for the runner (seen: the bundle stays in
@@ -226,7 +228,8 @@ def test_training_survives_the_loss_of_a_worker_node(tmp_path):
                 sys.executable, str(CARTPOLE_PPO), "--env-runners", "1",
                 "--config", 'custom_resources_per_env_runner={"worker_node": 0.01}',
                 "--config", 'custom_resources_for_main_process={"head_node": 0.01}',
-                "--max-timesteps", "20000", "--eval-interval", "0", "--no-report",
+                "--max-time", "30", "--eval-interval", "0", "--no-report",
+                "--stop-return", "501",  # above CartPole's best: the run lasts its 30 s
                 "--storage", str(tmp_path), "--name", "node_lost",
             ],
             cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -253,8 +256,10 @@ def test_training_survives_the_loss_of_a_worker_node(tmp_path):
         [survivor] = set(index_of) - {crashed}
         assert cluster.env_runners() == {runner: survivor}  # the same runner, restored there
         rows = read_results(trial_dir(tmp_path / "node_lost"))
-        assert rows[-1]["num_env_steps_sampled_lifetime"] >= 20000
-        assert rows[-1]["fault_tolerance"]["num_remote_worker_restarts"] >= 1
+        restored = next(r for r in rows if r["fault_tolerance"]["num_remote_worker_restarts"])
+        assert (
+            rows[-1]["num_env_steps_sampled_lifetime"] > restored["num_env_steps_sampled_lifetime"]
+        )
         assert rows[-1]["fault_tolerance"]["num_healthy_workers"] == 1
     finally:
         cluster.stop()
