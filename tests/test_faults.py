@@ -35,10 +35,13 @@ def _env_runner_pids() -> list[int]:
 
 
 def test_killed_env_runner_is_restarted_and_training_completes(tmp_path):
+    """A time budget, not a step budget, as in the lost-node test below: the console prints
+    every 2 s, so on a fast machine a step budget can run out before the kill lands."""
     before = set(_env_runner_pids())
     proc = subprocess.Popen(
         [
-            sys.executable, str(CARTPOLE_PPO), "--env-runners", "1", "--max-timesteps", "16000",
+            sys.executable, str(CARTPOLE_PPO), "--env-runners", "1", "--max-time", "15",
+            "--stop-return", "501",  # above CartPole's best: the run lasts its 15 s
             "--eval-interval", "0", "--no-report", "--storage", str(tmp_path), "--name", "killed",
         ],
         cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -59,8 +62,8 @@ def test_killed_env_runner_is_restarted_and_training_completes(tmp_path):
     assert killed is not None, out[-3000:]
     assert proc.returncode == 0, out[-3000:]
     rows = read_results(trial_dir(tmp_path / "killed"))
-    assert rows[-1]["num_env_steps_sampled_lifetime"] >= 16000
-    assert rows[-1]["fault_tolerance"]["num_remote_worker_restarts"] >= 1  # recorded
+    restored = next(r for r in rows if r["fault_tolerance"]["num_remote_worker_restarts"])
+    assert rows[-1]["num_env_steps_sampled_lifetime"] > restored["num_env_steps_sampled_lifetime"]
     assert rows[-1]["fault_tolerance"]["num_healthy_workers"] == 1  # and back
 
 
