@@ -179,7 +179,7 @@ def test_ctrl_c_then_resume_continues_the_same_tracked_runs(tmp_path):
     storage = tmp_path / "results"
     args = [
         sys.executable, str(CARTPOLE_PPO), "--storage", str(storage), "--name", "again",
-        "--max-timesteps", "12000", "--stop-return", "10000", "--checkpoint-every", "1",
+        "--max-timesteps", "36000", "--stop-return", "10000", "--checkpoint-every", "1",
         "--eval-interval", "0", "--no-video", "--no-report",
         "--track", "wandb", "--track", "mlflow",
     ]  # fmt: skip
@@ -187,6 +187,8 @@ def test_ctrl_c_then_resume_continues_the_same_tracked_runs(tmp_path):
     proc = subprocess.Popen(
         args, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
+    # 36,000 steps: room to be interrupted (the console prints every 2 s; on a fast VM a
+    # 12,000-step run had finished by its first line of iteration 3).
     for line in proc.stdout:
         match = re.search(r"iter +(\d+)", line)
         if match and int(match.group(1)) >= 3:
