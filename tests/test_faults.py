@@ -34,6 +34,13 @@ def _env_runner_pids() -> list[int]:
     return [pid for pid in pids if cmdline(pid).startswith(b"ray::SingleAgentEnvRunner")]
 
 
+def assert_the_restored_runner_samples(rows: list[dict]) -> None:
+    """RLlib restored the lost env runner, which is healthy at the end and sampled since."""
+    restored = next(r for r in rows if r["fault_tolerance"]["num_remote_worker_restarts"])
+    assert rows[-1]["num_env_steps_sampled_lifetime"] > restored["num_env_steps_sampled_lifetime"]
+    assert rows[-1]["fault_tolerance"]["num_healthy_workers"] == 1
+
+
 def test_killed_env_runner_is_restarted_and_training_completes(tmp_path):
     """A time budget, not a step budget, as in the lost-node test below: the console prints
     every 2 s, so on a fast machine a step budget can run out before the kill lands."""
@@ -62,9 +69,7 @@ def test_killed_env_runner_is_restarted_and_training_completes(tmp_path):
     assert killed is not None, out[-3000:]
     assert proc.returncode == 0, out[-3000:]
     rows = read_results(trial_dir(tmp_path / "killed"))
-    restored = next(r for r in rows if r["fault_tolerance"]["num_remote_worker_restarts"])
-    assert rows[-1]["num_env_steps_sampled_lifetime"] > restored["num_env_steps_sampled_lifetime"]
-    assert rows[-1]["fault_tolerance"]["num_healthy_workers"] == 1  # and back
+    assert_the_restored_runner_samples(rows)
 
 
 def test_a_failing_trial_is_retried_then_reported_with_its_cause(ray_session, tmp_path, capsys):
@@ -259,11 +264,7 @@ def test_training_survives_the_loss_of_a_worker_node(tmp_path):
         [survivor] = set(index_of) - {crashed}
         assert cluster.env_runners() == {runner: survivor}  # the same runner, restored there
         rows = read_results(trial_dir(tmp_path / "node_lost"))
-        restored = next(r for r in rows if r["fault_tolerance"]["num_remote_worker_restarts"])
-        assert (
-            rows[-1]["num_env_steps_sampled_lifetime"] > restored["num_env_steps_sampled_lifetime"]
-        )
-        assert rows[-1]["fault_tolerance"]["num_healthy_workers"] == 1
+        assert_the_restored_runner_samples(rows)
     finally:
         cluster.stop()
 
