@@ -44,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--virtual-display", action="store_true", help="always render inside Xvfb")
     parser.add_argument(
+        "--goal",
+        type=float,
+        default=None,
+        help="the return that counts as solved (the script's --stop-return): the seeds table "
+        "gives each seed's time and steps to it",
+    )
+    parser.add_argument(
         "--watch",
         action="store_true",
         help="follow a running experiment instead: a line per new result or video, "
@@ -80,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             explore=args.explore,
             video=args.video,
             virtual_display="always" if args.virtual_display else "auto",
+            goal=args.goal,
             progress=lambda line: print(f"... {line}", flush=True),
         )
     except (AnalysisError, RestoreError) as err:

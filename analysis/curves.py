@@ -20,6 +20,7 @@ from analysis.experiment import (  # noqa: E402
     metric_label,
     varying_keys,
 )
+from analysis.seeds import curve_band  # noqa: E402
 from callbacks import RETURN_METRIC  # noqa: E402
 from callbacks.final_evaluation import ran_evaluation  # noqa: E402
 
@@ -67,6 +68,31 @@ def plot_curves(grid: tune.ResultGrid, best: tune.Result, out: str | Path) -> Pa
         axes[0].plot([], [], color=_OTHER, label="other trials")
     axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle(f"Learning curves: {Path(best.path).parent.name}", fontsize=11)
+    return _save(fig, out)
+
+
+def plot_seeds(grid: tune.ResultGrid, out: str | Path) -> Path:
+    """Return (last 100 episodes) against env steps over seeds: the IQM with its 95 %
+    bootstrap CI as a band, each seed a faint line."""
+    fig, ax = plt.subplots(figsize=(7.5, 4), constrained_layout=True)
+    frames = []
+    for result in grid:
+        frame = result.metrics_dataframe
+        if frame is None or RETURN_METRIC not in frame:
+            continue
+        frames.append(frame)
+        ax.plot(frame[NUM_ENV_STEPS_SAMPLED_LIFETIME], frame[RETURN_METRIC], color=_OTHER,
+                linewidth=0.8, alpha=0.5)  # fmt: skip
+    band = curve_band(frames)
+    x = band[NUM_ENV_STEPS_SAMPLED_LIFETIME]
+    ax.fill_between(x, band["low"], band["high"], color=_BEST, alpha=0.2, label="95 % CI")
+    ax.plot(x, band["iqm"], color=_BEST, linewidth=2.2, label=f"IQM over {len(frames)} seeds")
+    ax.plot([], [], color=_OTHER, label="each seed")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("return (last 100 episodes)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle("Over seeds: IQM and its 95 % bootstrap CI", fontsize=11)
     return _save(fig, out)
 
 

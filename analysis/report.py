@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import enum
 import html
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import pandas as pd
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 
-from analysis.curves import plot_curves, plot_hyperparameters
+from analysis.curves import plot_curves, plot_hyperparameters, plot_seeds
 from analysis.experiment import (
     EVAL_RETURN,
     Best,
@@ -29,6 +30,7 @@ from analysis.experiment import (
 )
 from analysis.policy import Episodes, Policy, checkpoint_config, record
 from analysis.reel import evaluation_clips, progression_reel
+from analysis.seeds import Interval, aggregate, seed_of, seeds_table
 
 REPORT = "report.html"
 OUTPUTS = "analysis"  # folder in the experiment directory
@@ -48,6 +50,8 @@ class Analysis:
     explore: bool = False
     files: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    seeds: pd.DataFrame | None = None  # one row per seed, where the trials differ by seed
+    over_seeds: dict[str, Interval] = field(default_factory=dict)
 
     @property
     def report(self) -> Path:
@@ -63,9 +67,14 @@ def analyse(
     explore: bool = False,
     video: bool = True,
     virtual_display: str = "auto",
+    goal: float | None = None,
     progress: Callable[[str], None] = lambda line: None,
 ) -> Analysis:
     """Pick the best checkpoint, restore it with its connectors, evaluate and report.
+
+    Trials that differ by seed (``--seeds``) also get each seed's outcome and the IQM over
+    seeds with its CI; ``goal`` (the return that counts as solved) adds the time and steps
+    to it.
 
     Raises ``AnalysisError`` (one line) when the directory cannot be analysed, and
     ``RestoreError`` when the chosen checkpoint cannot be restored.
@@ -117,6 +126,10 @@ def analyse(
             found.files["progression.mp4"] = progression_reel(clips, out / "progression.mp4")
 
     found.files["curves.png"] = plot_curves(grid, best.result, out / "curves.png")
+    if len({seed_of(result) for result in grid}) > 1:
+        found.seeds = seeds_table(grid, math.nan if goal is None else goal)
+        found.over_seeds = aggregate(found.seeds)
+        found.files["seeds.png"] = plot_seeds(grid, out / "seeds.png")
     sweep_png = plot_hyperparameters(grid, out / "hyperparameters.png", best.metric, mode)
     if sweep_png:
         found.files["hyperparameters.png"] = sweep_png
@@ -198,6 +211,7 @@ def write_html(found: Analysis, *, grid_size: int, varying: list[str]) -> Path:
         ("experiment", found.experiment.resolve()),
         ("trials", grid_size),
         ("best trial", Path(best.result.path).name),
+        *([("best trial's seed", seed_of(best.result))] if found.seeds is not None else []),
         ("best checkpoint", best.checkpoint.path),
         ("chosen by", best.chosen_by),
     ]
@@ -233,6 +247,16 @@ def write_html(found: Analysis, *, grid_size: int, varying: list[str]) -> Path:
         parts += [_video(files[name], title) for name, title in videos]
         parts.append("</div>")
     parts.append("<h2>Learning curves</h2>" + _image(files["curves.png"], "learning curves"))
+    if found.seeds is not None:
+        seeds = found.seeds.drop(columns=["trial"], errors="ignore")
+        over = [(f"{key}: IQM [95 % CI]", str(value)) for key, value in found.over_seeds.items()]
+        parts.append(
+            f"<h2>Seeds</h2><p>{len(seeds)} seeds; the interquartile mean (IQM) over them with "
+            "its 95 % bootstrap confidence interval, and each seed.</p>"
+            + _image(files["seeds.png"], "return over seeds: IQM with its CI band")
+            + f"<table>{_rows(over)}</table>"
+            + seeds.to_html(index=False, na_rep="", border=0, float_format=lambda v: f"{v:.4g}")
+        )
     if "hyperparameters.png" in files:
         parts.append(
             f"<h2>Hyperparameters ({', '.join(map(html.escape, varying))})</h2>"

@@ -4,6 +4,7 @@ Prints one JSON line: seconds from process start to solved, and timesteps.
 Used only by cartpole_time_to_solve.py (needs the `bench` extra).
 """
 
+import argparse
 import json
 import sys
 import time
@@ -16,7 +17,11 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from runner.process_clock import process_start_time  # noqa: E402 (no ray import)
 
-STOP_RETURN = float(sys.argv[1]) if len(sys.argv) > 1 else 450.0
+_flags = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+_flags.add_argument("--stop-return", type=float, default=450.0)
+_flags.add_argument("--seed", type=int, default=None)
+FLAGS = _flags.parse_args()
+STOP_RETURN = FLAGS.stop_return
 MAX_TIMESTEPS = 100_000  # rl-zoo's n_timesteps for CartPole-v1; its lr/clip decay over it
 
 
@@ -41,7 +46,7 @@ class StopWhenSolved(BaseCallback):
 
 
 started = process_start_time()
-env = make_vec_env("CartPole-v1", n_envs=8)
+env = make_vec_env("CartPole-v1", n_envs=8, seed=FLAGS.seed)
 model = PPO(
     "MlpPolicy",
     env,
@@ -53,6 +58,7 @@ model = PPO(
     ent_coef=0.0,
     learning_rate=linear(1e-3),
     clip_range=linear(0.2),
+    seed=FLAGS.seed,
     verbose=0,
 )
 stop = StopWhenSolved()

@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.update(WANDB_MODE="offline", MLFLOW_ALLOW_FILE_STORE="true")
     with tempfile.TemporaryDirectory() as storage:
-        results = alternate(SYSTEMS, args.rounds, storage, seeded=True)
+        results = alternate(SYSTEMS, args.rounds, storage, seeds=list(range(1, args.rounds + 1)))
     table(results)
     plain = median(r["seconds"] for r in results["no tracking"])
     for name, rows in results.items():

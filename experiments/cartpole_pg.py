@@ -41,6 +41,7 @@ config = (
         optimizer="adam",
     )
     .rl_module(model_config={"fcnet_hiddens": [64, 64], "fcnet_activation": "tanh"})
+    .evaluation(evaluation_duration=5)  # greedy episodes a round (every 20 iterations)
     .reporting(min_time_s_per_iteration=0)
 )
 STOP_RETURN = 450

@@ -54,7 +54,7 @@ config = (
     .rl_module(model_config={"fcnet_hiddens": [64, 64], "fcnet_activation": "tanh"})
     # Greedy evaluation (and its video) every 50 iterations and once at the end: in a run of
     # 60-85 iterations, a video from mid-training and the final one (each round costs time).
-    .evaluation(evaluation_interval=50)
+    .evaluation(evaluation_interval=50, evaluation_duration=5)
     .reporting(min_time_s_per_iteration=0)
 )
 STOP_RETURN = 450  # mean return of the last 100 training episodes: --stop-return

@@ -119,7 +119,17 @@ def build_parser(
     stop.add_argument(
         "--max-time", type=float, default=None, help="stop a trial after this many seconds"
     )
-    stop.add_argument("--seed", type=int, default=None, help="random seed")
+    stop.add_argument(
+        "--seed", type=int, default=None, help="random seed (with --seeds: the first; default 0)"
+    )
+    stop.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N trials of this config, seeds --seed, --seed+1, …, side by side where the "
+        "CPUs allow; the summary and report give each seed and the IQM with its 95%% CI",
+    )
     stop.add_argument(
         "--smoke",
         action="store_true",
@@ -142,9 +152,10 @@ def build_parser(
     video.add_argument(
         "--eval-episodes",
         type=int,
-        default=1,
-        help="greedy episodes per evaluation round, played side by side; with more than "
-        "--video-episodes, a recorded episode that outlasts the round is dropped (a warning)",
+        default=_eval_episodes(config),
+        help="greedy episodes per evaluation round, played side by side; the greedy figure is "
+        "their mean ± its standard error; with more than --video-episodes, a recorded "
+        "episode that outlasts the round is dropped (a warning)",
     )
     video.add_argument(
         "--video",
@@ -231,11 +242,21 @@ def _default(config: Any, attr: str) -> Any:
     return None if config is None else getattr(config, attr)
 
 
+def _eval_episodes(config: Any) -> int | None:
+    """The script's evaluation_duration when it counts episodes (RLlib's default: 10)."""
+    if config is None:
+        return None
+    duration = config.evaluation_duration
+    counts_episodes = config.evaluation_duration_unit == "episodes"
+    return duration if counts_episodes and isinstance(duration, int) else 1
+
+
 _AT_LEAST = {
     "env_runners": 0,
     "envs_per_runner": 1,
     "learners": 0,
     "num_samples": 1,
+    "seeds": 1,
     "keep_checkpoints": 1,
     "checkpoint_every": 1,
     "max_failures": 0,

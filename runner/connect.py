@@ -46,7 +46,8 @@ def start_local_ray_early(argv: Sequence[str] | None = None) -> None:
     ``--storage``, ``--name``/``--resume``); any problem, or ``--help``, or ``--config``
     (whose keys only the config can check) means no early start, so the runner reports it
     exactly as it would have, before any Ray starts. A cluster (``--address``,
-    ``$RAY_ADDRESS``, a Ray job), a sweep, or remote env runners or learners: not here either.
+    ``$RAY_ADDRESS``, a Ray job), a sweep, ``--seeds``, or remote env runners or learners: not
+    here either.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     if ray.is_initialized() or inside_ray_job() or "-h" in argv or "--help" in argv:
@@ -55,7 +56,8 @@ def start_local_ray_early(argv: Sequence[str] | None = None) -> None:
     try:
         args = build_parser(script.name, quiet=True).parse_args(argv)
         check_args(args)
-        if args.address or args.config or args.preset or args.sweep or is_remote(args.storage):
+        several = args.sweep or args.seeds > 1
+        if args.address or args.config or args.preset or several or is_remote(args.storage):
             return
         if any((args.env_runners, args.eval_runners, args.learners)):
             return

@@ -26,9 +26,11 @@ from analysis import (
     trials_table,
     varying_keys,
 )
+from analysis.seeds import aggregate, seed_of, seeds_table
 from analysis.watch import LiveView, Snapshot, curves_png, in_notebook
 from callbacks import RETURN_METRIC, episode_returns
 from callbacks.eval_video import announced_video
+from callbacks.greedy_returns import greedy_line
 from runner.storage import experiment_dir, is_remote
 
 
@@ -83,11 +85,12 @@ class ProgressLine(tune.Callback):
     def _line(self, trial, result: dict) -> str:
         value = result.get(RETURN_METRIC, math.nan)
         shown = f"{value:7.1f}" if not math.isnan(value) else "      -"  # no episode ended yet
+        greedy = greedy_line((result.get("evaluation") or {}).get("env_runners") or {}, fresh=True)
         return (
             f"[{trial.trial_id}] iter {result['training_iteration']:>4}  "
             f"steps {int(result.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)):>9,}  "
             f"return(last 100) {shown} / {self.stop_return:g}  "
-            f"{result.get('time_total_s', 0):6.1f} s"
+            f"{result.get('time_total_s', 0):6.1f} s" + (f"  greedy {greedy}" if greedy else "")
         )
 
     def _redraw(self) -> None:
@@ -150,12 +153,16 @@ def print_summary(
     sweep: dict | None,
     wall_s: float,
     since: str = "process start",
+    seeds: bool = False,
 ) -> None:
-    """Best return, iterations, timesteps, wall time, best checkpoint and what to run next."""
+    """Best return, iterations, timesteps, wall time, best checkpoint and what to run next;
+    with ``seeds``, each seed's outcome and the IQM over seeds with its 95 % CI first."""
     table = trials_table(grid)
     if sweep:
         with pd.option_context("display.width", 200, "display.max_rows", 200):
             print("\n" + table.drop(columns=["checkpoint"]).to_string(index=False))
+    if seeds:
+        print_seeds(grid, stop_return)
     for result in grid:
         if result.error:
             print(f"trial {Path(result.path).name}: error: {root_cause(result.error)}")
@@ -177,6 +184,8 @@ def print_summary(
             if not math.isnan(chosen.value)
             else ""
         )
+        if seeds:
+            checkpoint += f", seed {seed_of(chosen.result)}"
     except AnalysisError:
         checkpoint = "none"
     solved = "solved" if episode_returns.solved(metrics, stop_return) else "not solved"
@@ -201,6 +210,17 @@ def print_summary(
         varying = ", ".join(f"{k}={best_row[k]}" for k in varying_keys(grid))
         lines.insert(0, ("best config", varying))
     _print_pairs(lines)
+
+
+def print_seeds(grid: tune.ResultGrid, goal: float) -> None:
+    """Each seed's outcome, then the IQM over seeds with its 95 % bootstrap CI."""
+    table = seeds_table(grid, goal)
+    shown = table.drop(columns=["trial"], errors="ignore")
+    with pd.option_context("display.width", 200, "display.max_rows", 200):
+        print("\n" + shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    solved = int(table["time to goal (s)"].notna().sum()) if "time to goal (s)" in table else 0
+    print(f"\nover {len(table)} seeds (IQM [95 % bootstrap CI]); {solved} reached the goal:")
+    _print_pairs([(key, str(value)) for key, value in aggregate(table).items()])
 
 
 def _videos_line(trial_path: str) -> str:

@@ -25,6 +25,7 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 import envs
 from callbacks import EpisodeReturnWindow, EvalVideo, FinalEvaluation, ReleaseEpisodeMemory
 from callbacks.episode_returns import solved
+from callbacks.greedy_returns import GreedyReturns
 from callbacks.learner_threads import LearnerThreads, bundle_cpus
 from runner.cli import SMOKE_ITERATIONS, UsageError, check_lr
 
@@ -173,7 +174,7 @@ def _apply_evaluation(config: AlgorithmConfig, args: argparse.Namespace) -> None
                 "explore": False,
             },
         )
-        callbacks.append(partial(FinalEvaluation, stop=StopRule(args)))
+        callbacks += [GreedyReturns, partial(FinalEvaluation, stop=StopRule(args))]
         if args.video:
             display = "always" if args.virtual_display else "auto"
             callbacks.append(

@@ -182,18 +182,19 @@ def train_argv(
     if args.address and not ray.is_initialized():
         check_reachable(args.address)
     tracked = tracking_callbacks(args, script, name, storage, argv)
-    in_process = not (args.sweep or settings.remote_actors(config))
+    # The trials: the sweep's grid (× --num-samples), each point × --seeds.
+    grid_space = {**(sweep if args.sweep else {}), **seed_grid(args)} or None
+    in_process = not (grid_space or settings.remote_actors(config))
     connect_ray(
         args.address,
         args.dashboard,
         preimport=worker_preload(config.algo_class.__module__),
         # Trials side by side get one CPU each; torch's default of a thread per core would
         # make them fight over every core (benchmarks/HISTORY.md, "Sweeps").
-        threads=1 if args.sweep else None,
+        threads=1 if grid_space else None,
         # One trial that samples, evaluates and learns in its own process uses one worker.
         prestart=1 if in_process else None,
     )
-    grid_space = sweep if args.sweep else None
     # What only a running Ray can tell: its GPUs, and an experiment's saved state.
     tuner.check_gpus(args)
     tuner.check_cpus(config)
@@ -219,7 +220,8 @@ def train_argv(
         storage=storage,
         name=name,
         stop_return=args.stop_return,
-        sweep=grid_space,
+        sweep=sweep if args.sweep else None,
+        seeds=args.seeds > 1,
         wall_s=time.time() - started,
         since=since,
     )
@@ -236,6 +238,7 @@ def train_argv(
             episodes=args.report_episodes,
             video=args.video,
             virtual_display="always" if args.virtual_display else "auto",
+            goal=args.stop_return,
         )
         if found is not None and tracked:
             from callbacks import tracking
@@ -253,6 +256,14 @@ class TrainingStopped(Exception):
 
     def _render_traceback_(self) -> list[str]:  # IPython: this one line, no traceback
         return [f"{type(self).__name__}: {self}"]
+
+
+def seed_grid(args: Any) -> dict[str, Any]:
+    """``--seeds N``: the seed as a Tune grid, ``--seed`` (default 0) and the N−1 after it."""
+    if args.seeds < 2:
+        return {}
+    first = args.seed or 0
+    return {"seed": tune.grid_search(list(range(first, first + args.seeds)))}
 
 
 def load_experiment(name: str) -> Any:

@@ -39,7 +39,8 @@ def make_tuner(
     resuming: bool,
     tracked: list | None = None,
 ) -> tune.Tuner:
-    """A Tuner for ``config`` (or, with ``sweep``, its search space), new or restored.
+    """A Tuner for ``config`` (or, with ``sweep``, its search space: a sweep's grid, seeds
+    or both), new or restored.
 
     ``tracked``: Tune callbacks of ``--track``; a restored Tuner keeps those it started with.
     """
@@ -80,7 +81,7 @@ def make_tuner(
         failure_config=tune.FailureConfig(max_failures=args.max_failures),
     )
     tune_config = tune.TuneConfig(
-        num_samples=args.num_samples if sweep else 1,
+        num_samples=args.num_samples if args.sweep else 1,
         # Trials side by side get one CPU each (runner/connect.py caps torch's threads).
         max_concurrent_trials=max(1, int(ray.cluster_resources().get("CPU", 1))) if sweep else None,
         scheduler=_asha(args) if sweep and args.scheduler == "asha" else None,
