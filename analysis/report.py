@@ -30,7 +30,14 @@ from analysis.experiment import (
 )
 from analysis.policy import Episodes, Policy, checkpoint_config, record
 from analysis.reel import evaluation_clips, progression_reel
-from analysis.seeds import Interval, aggregate, seed_of, seeds_table
+from analysis.seeds import (
+    Interval,
+    aggregate,
+    greedy_summary,
+    seed_of,
+    seeds_table,
+    trial_outcome,
+)
 
 REPORT = "report.html"
 OUTPUTS = "analysis"  # folder in the experiment directory
@@ -215,6 +222,9 @@ def write_html(found: Analysis, *, grid_size: int, varying: list[str]) -> Path:
         ("best checkpoint", best.checkpoint.path),
         ("chosen by", best.chosen_by),
     ]
+    greedy = greedy_summary(trial_outcome(best.result, math.nan))
+    if greedy:
+        summary.append(("best trial's greedy evaluation", greedy))
     if found.episodes:
         policy = "exploring" if found.explore else "greedy"
         summary.append((f"restored policy ({policy})", str(found.episodes)))

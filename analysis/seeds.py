@@ -112,6 +112,16 @@ def trial_outcome(result: tune.Result, goal: float) -> dict[str, Any]:
     return row
 
 
+def greedy_summary(outcome: dict[str, Any]) -> str | None:
+    """``494.8 ± 5.2 over 5 episodes (the last round)`` from ``trial_outcome``, or None."""
+    if "greedy return" not in outcome:
+        return None
+    return (
+        f"{outcome['greedy return']:.1f} ± {outcome['greedy SE']:.1f} over "
+        f"{outcome['greedy episodes']} episodes (the last round)"
+    )
+
+
 AGGREGATED = ("final return", "time to goal (s)", "steps to goal")
 
 

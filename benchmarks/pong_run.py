@@ -19,6 +19,7 @@ import argparse
 import csv
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -32,7 +33,9 @@ sys.path.insert(0, str(REPO))  # analysis/, from a checkout even without the ins
 
 from analysis.experiment import EVAL_RETURN  # noqa: E402
 from analysis.watch import read_results  # noqa: E402
+from benchmarks import store  # noqa: E402
 from callbacks import RETURN_METRIC  # noqa: E402
+from callbacks.greedy_returns import GREEDY_EPISODES, GREEDY_SE  # noqa: E402
 
 EPISODES_METRIC = "env_runners/num_episodes_lifetime"
 
@@ -80,16 +83,35 @@ def growth_per_process(per_process: list[tuple], until: float) -> list[tuple]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=15.0, help="training budget")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="the first seed")
+    parser.add_argument("--seeds", type=int, default=1, help="runs, one after another")
     parser.add_argument("--storage", default=str(REPO / "results"))
-    parser.add_argument("--name", default=None)
     parser.add_argument("--script", default="pong_ppo.py", help="in experiments/")
+    parser.add_argument(
+        "--campaign", default=None, help="the store's name for these runs (continue one)"
+    )
     parser.add_argument("extra", nargs="*", help="more of the script's flags (after --)")
     args = parser.parse_args()
+    benchmark = f"{Path(args.script).stem}_run"
+    print(f"machine: {store.calibration()}", flush=True)  # measured first, on a quiet machine
+    campaign = args.campaign or store.new_campaign(benchmark)
+    # The system as the store names it: flags that do not change training leave it the same.
+    training_flags = [flag for flag in args.extra if flag not in ("--no-report", "--no-video")]
+    system = f"{args.script}, " + (" ".join(training_flags) or "defaults")
+    failed = 0
+    for seed in range(args.seed, args.seed + args.seeds):
+        figures, status = run_seed(args, seed)
+        store.append(benchmark, system, figures, campaign=campaign, seed=seed)
+        failed = failed or status
+    raise SystemExit(failed)
+
+
+def run_seed(args: argparse.Namespace, seed: int) -> tuple[dict, int]:
+    """One run of the script on ``seed``, watched; its figures for the store, its exit."""
     stem = Path(args.script).stem
-    name = args.name or f"{stem}_run_seed{args.seed}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    name = f"{stem}_run_seed{seed}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
     command = [
-        sys.executable, str(REPO / "experiments" / args.script), "--seed", str(args.seed),
+        sys.executable, str(REPO / "experiments" / args.script), "--seed", str(seed),
         "--max-time", str(args.minutes * 60), "--storage", args.storage, "--name", name,
         *args.extra,
     ]  # fmt: skip
@@ -112,11 +134,13 @@ def main() -> None:
     rows = [flatten_dict(row, delimiter="/") for row in read_results(trial)]
     curve = [
         (round((row["timestamp"] - started) / 60, 3), int(row["num_env_steps_sampled_lifetime"]),
-         row.get(RETURN_METRIC), row.get(EVAL_RETURN), row.get(EPISODES_METRIC))
+         row.get(RETURN_METRIC), row.get(EVAL_RETURN), row.get(GREEDY_SE),
+         row.get(GREEDY_EPISODES), row.get(EPISODES_METRIC))
         for row in rows
     ]  # fmt: skip
     with open(experiment / "curve.csv", "w", newline="") as handle:
-        header = ("minute", "env_steps", "return_last100", "greedy", "episodes")
+        header = ("minute", "env_steps", RETURN_METRIC, "greedy", "greedy_se", "greedy_episodes",
+                  "episodes")  # fmt: skip
         csv.writer(handle).writerows([header, *curve])
     with open(experiment / "memory.csv", "w", newline="") as handle:
         csv.writer(handle).writerows([("minute", "rss_bytes", "processes"), *memory])
@@ -159,7 +183,55 @@ def main() -> None:
         change = f"{first / 2**20:7.0f} → {last / 2**20:5.0f} ({(last - first) / 2**20:+5.0f})"
         print(f"    {change}  {command_line[:60]} ({pid})")
     print(f"  curve and memory: {experiment}/curve.csv, memory.csv, memory_processes.csv")
-    raise SystemExit(driver.returncode)
+    kept = REPO / "benchmarks" / "curves" / f"{stem}_seed{seed}_{time.strftime('%Y-%m-%d')}"
+    kept.parent.mkdir(exist_ok=True)
+    shutil.copy(experiment / "curve.csv", f"{kept}_curve.csv")
+    shutil.copy(experiment / "memory.csv", f"{kept}_memory.csv")
+    figures = {
+        **run_figures(curve, rows),
+        "peak_memory_gib": round(peak[0] / 2**30, 3),
+        "curve_csv": f"{kept.relative_to(REPO)}_curve.csv",
+        "memory_csv": f"{kept.relative_to(REPO)}_memory.csv",
+    }
+    return figures, driver.returncode
+
+
+def run_figures(curve: list[tuple], rows: list[dict]) -> dict:
+    """The store's figures of one run: minutes to each score (None: not reached), the
+    training return at 10, 20 and 30 minutes, the last greedy round, and throughput."""
+    minute, _, train, greedy, greedy_se, greedy_episodes, _ = zip(*curve, strict=True)
+
+    def first(values: tuple, target: float, fresh: tuple = ()) -> float | None:
+        for i, value in enumerate(values):
+            if value is not None and not math.isnan(value) and value >= target:
+                if not fresh or fresh[i] is not None:
+                    return minute[i]
+        return None
+
+    def at(limit: float) -> float | None:
+        if minute[-1] < limit - 0.5:  # the run ended before it
+            return None
+        before = [t for m, t in zip(minute, train, strict=True) if m <= limit and t is not None]
+        return before[-1] if before else None
+
+    last = rows[-1]
+    training_s = last["time_total_s"]
+    rounds = [i for i, n in enumerate(greedy_episodes) if n is not None]
+    return {
+        "greedy_ge_0_min": first(greedy, 0, greedy_episodes),
+        "return_ge_18_min": first(train, 18),
+        "return_ge_minus15_min": first(train, -15),
+        "return_at_10_min": at(10),
+        "return_at_20_min": at(20),
+        "return_at_30_min": at(30),
+        "last_greedy": greedy[rounds[-1]] if rounds else None,
+        "last_greedy_se": greedy_se[rounds[-1]] if rounds else None,
+        "greedy_episodes": greedy_episodes[rounds[-1]] if rounds else None,
+        "steps_per_s": last["num_env_steps_sampled_lifetime"] / training_s,
+        "episodes_per_min": (last.get(EPISODES_METRIC) or 0) / (training_s / 60),
+        "minutes": minute[-1],
+        "env_steps": last["num_env_steps_sampled_lifetime"],
+    }
 
 
 if __name__ == "__main__":

@@ -134,8 +134,9 @@ def append(
     campaign: str,
     seed: int | None = None,
     command: str | None = None,
+    results: Path = RESULTS,
 ) -> dict[str, Any]:
-    """Append one run's record to ``benchmarks/results/<benchmark>.jsonl``; return it."""
+    """Append one run's record to ``results/<benchmark>.jsonl``; return it."""
     record = {
         "benchmark": benchmark,
         "system": system,
@@ -147,8 +148,8 @@ def append(
         "command": command or this_command(),
         "machine": calibration(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / f"{benchmark}.jsonl", "a", encoding="utf-8") as out:
+    results.mkdir(parents=True, exist_ok=True)
+    with open(results / f"{benchmark}.jsonl", "a", encoding="utf-8") as out:
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
     return record
 

@@ -5,12 +5,10 @@ How to run:
     python experiments/cartpole_pg.py --smoke    # 2 iterations, a quick check
     python experiments/cartpole_pg.py --help     # every flag
 
-Results to expect (benchmarks/RESULTS.md; 2 cores, no GPU): the mean return of the last 100
-training episodes reaches 450 after 65k-117k env steps, in 19-28 s from process start
-(9-14 s of training): 22-28 s in 4 runs without evaluation, and 19-24 s in 3 runs with
-evaluation videos once the local Ray started early (seeds 1-3). Small batches of whole episodes
-(8) and a large Adam step (1e-2) win on wall-clock time: each update is cheap, and the learned
-baseline plus standardised returns keep such steps stable.
+Results: benchmarks/RESULTS.md ("CartPole"), the IQM over 10 seeds with its CI, rendered
+from the results store. Small batches of whole episodes (8) and a large Adam step (1e-2) win
+on wall-clock time: each update is cheap, and the learned baseline plus standardised returns
+keep such steps stable.
 """
 
 import sys

@@ -6,12 +6,9 @@ How to run:
     python experiments/cartpole_ppo.py --sweep    # the RLlib tutorial's 20-trial grid
     python experiments/cartpole_ppo.py --help     # every flag
 
-Results to expect (benchmarks/RESULTS.md; 2 cores, no GPU): the mean return of the last
-100 training episodes reaches 450 after 60k-85k env steps, in 20-26 s from process start
-(11-15 s of it training; the rest is imports, Ray and Tune start-up), with an evaluation
-video every 50 iterations and one at the end; 18-24 s without evaluation. SB3 with rl-zoo's
-hyperparameters, side by side: 12-22 s (medians 15.4 and 18.9 s; ratios 1.26-1.48). The
-same machine kind ran ~1.5x slower on one day than on another: compare ratios, not seconds.
+Results: benchmarks/RESULTS.md ("CartPole"): time from process start to a mean return of
+the last 100 training episodes ≥ 450, the IQM over 10 seeds with its CI, against SB3 with
+rl-zoo's hyperparameters in the same run, rendered from the results store.
 """
 
 import sys

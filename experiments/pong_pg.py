@@ -24,12 +24,8 @@ what else was tried: HISTORY.md):
 side. (The tutorial summed the gradients of a batch where we average them; RMSProp divides
 by the gradient's running scale, so the same lr fits both.)
 
-Results we measured (benchmarks/RESULTS.md, 2026-12-01, the 2-core box to itself): the
-defaults, seed 1, 60 minutes: training return (last 100) −21 → −15 at 8.5 min from process
-start (568 episodes), greedy evaluation ≥ 0 at 26 min, −2.1 at the end (2,340 episodes);
-after 25 min the return swings between −15 and 0 (−0.4 at 39 min, −14.9 at 51, −1.2 at 55).
-``--preset tutorial``, seed 1, 60 minutes (2026-12-02): −19.9 at 574 episodes, −16.9 at the
-end (2,968 episodes), never −15.
+Results: benchmarks/RESULTS.md ("Pong PG"), the IQM over seeds with its CI and the
+machine's calibration, rendered from the results store; how we got there: HISTORY.md.
 """
 
 import sys

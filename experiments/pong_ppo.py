@@ -26,14 +26,8 @@ PPO is synchronous, so the trial takes both cores: the emulator's threads while 
 suite's first default instead, RLlib's tuned example (rllib/tuned_examples/ppo/atari_ppo.py),
 on RLlib's Atari wrappers.
 
-Results we measured (benchmarks/RESULTS.md, the 2-core box to itself), 2026-12-02: seed 1,
-greedy evaluation +3 at 9.1 min from process start and +20 from 12.4 min, training return
-(last 100) −15 at 11.5 min, solved (+18.4) at 18.2 min; seed 2, greedy +3 at 9.1 min and +19
-at 17.8 min, training return −15 at 10.4 min; peak memory 2.12 GiB over 30 min, flat. On a
-slower VM of this kind (half the emulator's speed) seed 2 reached greedy +3 at 14.6 min.
-828 env steps/s against 161 for ``--preset atari_ppo`` (5.1×; 684 with AVX2 kernels only, as on
-most laptops, 4.2×). RLlib's atari_ppo settings (``--preset atari_ppo``) reached greedy +18.7 at
-41 min.
+Results: benchmarks/RESULTS.md ("Pong PPO"), the IQM over seeds with its CI and the
+machine's calibration, rendered from the results store; how we got there: HISTORY.md.
 """
 
 import sys
@@ -82,9 +76,10 @@ config = (
     .learners(learner_class=FusedAdamPPOLearner)  # fused Adam; one gradient norm clips and checks
     .framework(torch_skip_nan_gradients=True)  # the learner's one check, not RLlib's many
     .rl_module(rl_module_spec=RLModuleSpec(module_class=AtariCNN))
-    # Evaluation and video: one env at a time that renders the game and observes as the
-    # vector env does (envs/pong.py).
-    .evaluation(evaluation_interval=5, evaluation_config={"gym_env_vectorize_mode": "sync"})
+    # Evaluation and video: envs that render the game and observe as the vector env does
+    # (envs/pong.py), 10 greedy episodes side by side every 10 iterations (a round costs
+    # about as much as an iteration late in training: HISTORY.md).
+    .evaluation(evaluation_interval=10, evaluation_config={"gym_env_vectorize_mode": "sync"})
     .reporting(min_time_s_per_iteration=0)
 )
 STOP_RETURN = 18

@@ -23,7 +23,7 @@ from runner import process_clock  # noqa: F401 (the clock of "time from process 
 _LAZY = {
     "run": "runner.training",
     "train": "runner.training",
-    "load_experiment": "runner.training",
+    "load_script": "runner.training",
     "UsageError": "runner.cli",
     "start_local_ray_early": "runner.connect",
 }
@@ -35,4 +35,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'runner' has no attribute {name!r}")
 
 
-__all__ = ["UsageError", "load_experiment", "run", "start_local_ray_early", "train"]
+__all__ = ["UsageError", "load_script", "run", "start_local_ray_early", "train"]

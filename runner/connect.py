@@ -8,8 +8,11 @@ importing (benchmarks/RESULTS.md).
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import sys
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,11 +21,12 @@ import ray
 
 import envs
 from runner import patches
-from runner.cli import UsageError, build_parser, check_args, unreachable
+from runner.cli import UsageError, build_parser, check_args, fail, unreachable
 from runner.storage import check_storage, experiment_path, inside_ray_job, is_remote
 from runner.worker import PREIMPORT  # importing it also quiets routine logs here
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[1]  # a checkout, or site-packages when installed
+PACKAGES = ("algorithms", "analysis", "callbacks", "envs", "experiments", "runner", "video")
 USAGE_STATS = "RAY_USAGE_STATS_ENABLED"  # off for a local Ray of ours
 # Tune starts every trial actor with this env var as its runtime_env; our workers inherit it.
 _TUNE_TRIAL_ENV = {"PL_DISABLE_FORK": "1"}
@@ -47,17 +51,21 @@ def start_local_ray_early(argv: Sequence[str] | None = None) -> None:
     (whose keys only the config can check) means no early start, so the runner reports it
     exactly as it would have, before any Ray starts. A cluster (``--address``,
     ``$RAY_ADDRESS``, a Ray job), a sweep, ``--seeds``, or remote env runners or learners: not
-    here either.
+    here either, but an address where no Ray answers is refused here, before RLlib's imports.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     if ray.is_initialized() or inside_ray_job() or "-h" in argv or "--help" in argv:
         return
     script = Path(sys.argv[0])
+    args = None
     try:
         args = build_parser(script.name, quiet=True).parse_args(argv)
         check_args(args)
+        if args.address:  # refused now, not after seconds of RLlib's imports
+            check_reachable(args.address)
+            return
         several = args.sweep or args.seeds > 1
-        if args.address or args.config or args.preset or several or is_remote(args.storage):
+        if args.config or args.preset or several or is_remote(args.storage):
             return
         if any((args.env_runners, args.eval_runners, args.learners)):
             return
@@ -65,7 +73,11 @@ def start_local_ray_early(argv: Sequence[str] | None = None) -> None:
         experiment_path(storage, script.stem, args.name, args.resume)
         if args.env is not None:  # the script's own env is known to build
             envs.try_env(args.env)
-    except (UsageError, RuntimeError):
+    except UsageError as err:
+        if args is not None and args.address:
+            fail(script.name, str(err))  # the address: the run would refuse it the same way
+        return
+    except RuntimeError:
         return
     # The script's own module brings its algorithm, callbacks and envs.
     ours = script.resolve().parent == REPO_ROOT / "experiments"
@@ -127,13 +139,51 @@ def check_reachable(address: str, timeout_s: float = 10.0) -> None:
     host, sep, port = target.removeprefix("ray://").rpartition(":")
     if not sep or not port.isdigit() or "/" in host:
         return
+    where = f"{address} ({target}, from {current})" if address == "auto" else address
     reason = unreachable(host, int(port), timeout_s)
     if reason:
-        where = f"{address} ({target}, from {current})" if address == "auto" else address
         raise UsageError(
             f"no Ray cluster answers at {where} ({reason}); start one there with "
             "ray start --head, or fix --address / RAY_ADDRESS"
         )
+    other = not_ray(host, int(port), timeout_s / 2)
+    if other:
+        raise UsageError(f"{other} at {where}; fix --address / RAY_ADDRESS")
+
+
+# HTTP/2's client preface and an empty SETTINGS frame: Ray's GCS and Ray Client servers are
+# gRPC, which answer with a SETTINGS frame of their own; anything else does not.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_SETTINGS = 4
+
+
+def not_ray(host: str, port: int, timeout_s: float = 5.0) -> str | None:
+    """What listens at ``host:port`` if it is not a Ray GCS (or Ray Client) server, else None.
+    Ray itself would retry for minutes, printing its C++ warnings."""
+    try:
+        with socket.create_connection((host.strip("[]"), port), timeout=timeout_s) as conn:
+            conn.sendall(_HTTP2_PREFACE)
+            reply = conn.recv(64)
+    except TimeoutError:
+        reply = b""
+    except OSError:
+        return None  # gone between the two checks: Ray's own error says it
+    if len(reply) >= 9 and reply[3] == _SETTINGS:
+        return None
+    if _is_ray_dashboard(host, port, timeout_s):
+        return (
+            "that is Ray's dashboard (HTTP, what ray job submit uses), not its GCS: join the "
+            "GCS port instead, usually 6379 (ray start --head prints it)"
+        )
+    return "nothing Ray answers there (a service that is not Ray listens)"
+
+
+def _is_ray_dashboard(host: str, port: int, timeout_s: float) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/api/version", timeout=timeout_s) as r:
+            return "ray_version" in json.loads(r.read(4096) or b"{}")
+    except (OSError, ValueError):
+        return False
 
 
 def _worker_env(threads: int | None) -> dict[str, str]:
@@ -153,7 +203,7 @@ def _join(address: str, preimport: Sequence[str], env_vars: dict[str, str]) -> N
     }
     # Inside `ray job submit` the job already ships the working dir to every worker; a
     # driver joining a cluster directly ships it here (cluster nodes lack this repo).
-    if not inside_ray_job():
+    if not inside_ray_job() and (REPO_ROOT / "pyproject.toml").is_file():  # a checkout
         runtime_env["working_dir"] = str(REPO_ROOT)
         runtime_env["excludes"] = [
             "results/",
@@ -162,6 +212,8 @@ def _join(address: str, preimport: Sequence[str], env_vars: dict[str, str]) -> N
             "*.mp4",
             "*.egg-info/",
         ]
+    elif not inside_ray_job():  # installed (pip install .): our packages, not site-packages
+        runtime_env["py_modules"] = [str(REPO_ROOT / package) for package in PACKAGES]
     ray.init(address=address, logging_level="WARNING", runtime_env=runtime_env)
 
 

@@ -26,7 +26,7 @@ from analysis import (
     trials_table,
     varying_keys,
 )
-from analysis.seeds import aggregate, seed_of, seeds_table
+from analysis.seeds import aggregate, greedy_summary, seed_of, seeds_table, trial_outcome
 from analysis.watch import LiveView, Snapshot, curves_png, in_notebook
 from callbacks import RETURN_METRIC, episode_returns
 from callbacks.eval_video import announced_video
@@ -154,6 +154,7 @@ def print_summary(
     wall_s: float,
     since: str = "process start",
     seeds: bool = False,
+    resumed: bool = False,
 ) -> None:
     """Best return, iterations, timesteps, wall time, best checkpoint and what to run next;
     with ``seeds``, each seed's outcome and the IQM over seeds with its 95 % CI first."""
@@ -199,7 +200,8 @@ def print_summary(
         ("best return", shown_return),
         ("iterations", f"{metrics.get('training_iteration', 0)}"),
         ("timesteps", f"{int(metrics.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)):,}"),
-        ("wall time", f"{wall_s:.1f} s from {since} (training {training_s:.1f} s)"),
+        ("wall time", f"{wall_s:.1f} s from {since} ({_training(training_s, resumed)})"),
+        ("greedy evaluation", greedy_summary(trial_outcome(best, stop_return)) or "none"),
         ("best checkpoint", checkpoint),
         ("videos", _videos_line(best.path)),
         ("experiment directory", exp_dir),
@@ -210,6 +212,13 @@ def print_summary(
         varying = ", ".join(f"{k}={best_row[k]}" for k in varying_keys(grid))
         lines.insert(0, ("best config", varying))
     _print_pairs(lines)
+
+
+def _training(training_s: float, resumed: bool) -> str:
+    """What the training time counts: after a resume, every run of the experiment."""
+    if resumed:
+        return f"training {training_s:.1f} s over all runs of this experiment, earlier ones too"
+    return f"training {training_s:.1f} s"
 
 
 def print_seeds(grid: tune.ResultGrid, goal: float) -> None:

@@ -6,8 +6,9 @@ Command line → checks (before any Ray starts) → Ray (local or cluster) → T
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
+import pkgutil
 import sys
 import time
 from collections.abc import Sequence
@@ -99,7 +100,7 @@ def train(
     with its state saved and prints the call that continues it.
     """
     if isinstance(experiment, str):
-        script, module = experiment, load_experiment(experiment)
+        script, module = experiment, load_script(experiment)
         config = module.config
         stop_return = module.STOP_RETURN if stop_return is None else stop_return
         defaults = {
@@ -222,6 +223,7 @@ def train_argv(
         stop_return=args.stop_return,
         sweep=sweep if args.sweep else None,
         seeds=args.seeds > 1,
+        resumed=resuming,
         wall_s=time.time() - started,
         since=since,
     )
@@ -266,19 +268,15 @@ def seed_grid(args: Any) -> dict[str, Any]:
     return {"seed": tune.grid_search(list(range(first, first + args.seeds)))}
 
 
-def load_experiment(name: str) -> Any:
-    """The module of ``experiments/<name>.py`` (its ``config``, ``STOP_RETURN``, ``SWEEP``…)."""
-    path = Path(__file__).resolve().parents[1] / "experiments" / f"{name}.py"
-    if not path.is_file():
-        known = sorted(p.stem for p in path.parent.glob("*.py"))
+def load_script(name: str) -> Any:
+    """The module of the experiment script ``experiments/<name>.py`` (its ``config``,
+    ``STOP_RETURN``, ``SWEEP``…), from a checkout or an installed suite alike."""
+    import experiments
+
+    known = sorted(m.name for m in pkgutil.iter_modules(experiments.__path__))
+    if name not in known:
         raise UsageError(f"no experiment {name!r}; there are: {', '.join(known)}")
-    module_name = f"experiments.{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[module_name]
+    return importlib.import_module(f"experiments.{name}")
 
 
 def config_name(config: AlgorithmConfig) -> str:

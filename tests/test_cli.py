@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import http.server
+import re
 import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -147,3 +151,24 @@ def test_help_lists_every_flag():
         "--smoke",
     ):
         assert flag in proc.stdout
+
+
+def test_an_address_where_a_web_server_listens_is_refused_in_seconds(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    started = time.monotonic()
+    try:
+        proc = run_script("--address", address, "--storage", str(tmp_path), timeout=60)
+    finally:
+        server.shutdown()
+    elapsed = time.monotonic() - started
+    output = (proc.stdout + proc.stderr).strip().splitlines()
+    assert proc.returncode == 2 and elapsed <= 10, (elapsed, output)
+    assert len(output) <= 3 and "Traceback" not in proc.stderr, output
+    assert (
+        f"nothing Ray answers there (a service that is not Ray listens) at {address}"
+        in (output[-1])
+    )
+    # The address the user gave, and no other (Ray would rewrite the loopback address).
+    assert set(re.findall(r"\d+\.\d+\.\d+\.\d+", "\n".join(output))) == {"127.0.0.1"}

@@ -193,7 +193,7 @@ def test_pong_pg_smoke_checkpoints_and_records(tmp_path):
 def test_pong_ppo_learner_steps_adam_in_one_kernel_clips_and_skips_a_step_with_nan_gradients():
     from ray.rllib.core import DEFAULT_MODULE_ID
 
-    from runner import load_experiment as load_script
+    from runner import load_script
 
     env = make_pong_vector({"num_envs": 1})
     spaces = {DEFAULT_MODULE_ID: (env.single_observation_space, env.single_action_space)}

@@ -156,6 +156,8 @@ def test_sigterm_then_resume_continues_the_same_experiment(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "resuming interrupted" in resumed.stdout
+    # The summary says what its training time counts: both runs, not this call's alone.
+    assert re.search(r"^wall time .*over all runs of this experiment", resumed.stdout, re.M)
     rows = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
     iterations = [row["training_iteration"] for row in rows]
     # Continued from a checkpoint: iterations go on from where they were, not from 1 again.
@@ -172,10 +174,12 @@ def test_sigterm_then_resume_continues_the_same_experiment(tmp_path):
 CONSOLE_LINES = [
     r"cartpole_ppo: training console \(goal: mean return of the last 100 episodes ≥ 450\); "
     r"results in \S+",
-    r"\[\w+_\d{5}\] iter +\d+  steps +[\d,]+  return\(last 100\) +(-?[\d.]+|-) / 450 +[\d.]+ s",
+    r"\[\w+_\d{5}\] iter +\d+  steps +[\d,]+  return\(last 100\) +(-?[\d.]+|-) / 450 +[\d.]+ s"
+    r"(  greedy -?[\d.]+ ± [\d.]+ \(\d+ episodes\))?",
     r"",
     r"== cartpole_ppo: console",
-    r"(best return|iterations|timesteps|wall time|best checkpoint|videos|experiment directory"
+    r"(best return|iterations|timesteps|wall time|greedy evaluation|best checkpoint|videos"
+    r"|experiment directory"
     r"|analyse it) +\S.*",
     r"report: (evaluating|recording|joining) .+",
     r"(restored policy|after_training\.mp4|before_training\.mp4|progression\.mp4|report) +\S.*",
