@@ -26,8 +26,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks import store  # noqa: E402
 from benchmarks.script_throughput import train_for  # noqa: E402
-from envs.pong import DOWN, UP, karpathy_frame  # noqa: E402
+from envs.pong import DOWN, UP, karpathy_frame, make_pong_pixels  # noqa: E402
+
+BENCHMARK = "pong_pg_throughput"
 
 
 def numpy_tutorial(seconds: float, batch: int = 10, seed: int = 0) -> dict:
@@ -96,7 +99,25 @@ def numpy_tutorial(seconds: float, batch: int = 10, seed: int = 0) -> dict:
     }
 
 
+def vector_env_ceiling(seconds: float, num_envs: int = 64) -> dict:
+    """The env as ``pong_pg.py`` samples it (ALE's C++ vector env, 64 envs on threads, the
+    tutorial's difference frames), random actions, no policy: what sampling could reach."""
+    env = make_pong_pixels({"num_envs": num_envs})
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    steps = episodes = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        steps += num_envs
+        episodes += int(np.sum(terminated | truncated))
+    elapsed = time.perf_counter() - start
+    env.close()
+    return {"steps_per_s": steps / elapsed, "episodes_per_min": 60 * episodes / elapsed}
+
+
 SYSTEMS = {
+    "ceiling": "pong_pg.py's env alone (ALE's vector env, 64 envs), random play",
     "numpy": "the tutorial's loop in NumPy, one process",
     "ours": "ours, pong_pg.py defaults",
     "tutorial": "ours, pong_pg.py --preset tutorial",
@@ -108,16 +129,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
+    print(f"machine: {store.calibration()}", flush=True)
+    campaign = store.new_campaign(BENCHMARK)
     runs: dict[str, list[dict]] = {key: [] for key in SYSTEMS}
     for round_ in range(args.rounds):
         order = list(SYSTEMS)[round_ % len(SYSTEMS) :] + list(SYSTEMS)[: round_ % len(SYSTEMS)]
         for key in order:
-            if key == "numpy":
+            if key == "ceiling":
+                run = vector_env_ceiling(min(args.seconds, 30.0))
+            elif key == "numpy":
                 run = numpy_tutorial(args.seconds)
             else:
                 flags = ("--preset", "tutorial") if key == "tutorial" else ()
                 run = train_for("pong_pg.py", args.seconds, *flags)
             runs[key].append(run)
+            kept = {k: run[k] for k in ("steps_per_s", "episodes_per_min")}
+            store.append(BENCHMARK, SYSTEMS[key], kept, campaign=campaign)
             print(
                 f"round {round_ + 1} {key:8s} {run['steps_per_s']:7.0f} steps/s "
                 f"{run['episodes_per_min']:6.1f} episodes/min",
@@ -125,12 +152,18 @@ def main() -> None:
             )
     cores = os.cpu_count() or 1
     print(f"\nmachine: {platform.machine()}, {cores} cores, Python {platform.python_version()}")
-    print(f"{'system':45s} {'steps/s':>8s} {'episodes/min':>13s} {'vs NumPy':>9s}")
+    print(
+        f"{'system':45s} {'steps/s':>8s} {'episodes/min':>13s} {'vs NumPy':>9s} {'of ceiling':>10s}"
+    )
     reference = median(r["episodes_per_min"] for r in runs["numpy"])
+    ceiling = median(r["episodes_per_min"] for r in runs["ceiling"])
     for key, label in SYSTEMS.items():
         rate = median(r["steps_per_s"] for r in runs[key])
         episodes = median(r["episodes_per_min"] for r in runs[key])
-        print(f"{label:45s} {rate:8.0f} {episodes:13.1f} {episodes / reference:8.2f}x")
+        print(
+            f"{label:45s} {rate:8.0f} {episodes:13.1f} {episodes / reference:8.2f}x "
+            f"{episodes / ceiling:9.0%}"
+        )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,13 @@ from pathlib import Path
 from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from script_throughput import train_for  # noqa: E402
+
+from benchmarks import store  # noqa: E402
+
+BENCHMARK = "pong_ppo_throughput"
 
 FRAMESKIP = 4
 # Most laptops have neither AVX-512 nor AMX, which this box's CPU has: "ours_avx2" caps
@@ -68,8 +73,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=150.0)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
+    print(f"machine: {store.calibration()}", flush=True)
+    campaign = store.new_campaign(BENCHMARK)
     ceiling = emulator_ceiling()
     print(f"emulator ceiling (ALE vector env, 16 envs, random actions): {ceiling:,.0f} steps/s")
+    store.append(BENCHMARK, "emulator ceiling (ALE vector env, no policy)",
+                 {"steps_per_s": ceiling}, campaign=campaign)  # fmt: skip
     runs: dict[str, list[float]] = {key: [] for key in SYSTEMS}
     for round_ in range(args.rounds):
         order = list(SYSTEMS)[round_ % len(SYSTEMS) :] + list(SYSTEMS)[: round_ % len(SYSTEMS)]
@@ -77,6 +86,7 @@ def main() -> None:
             _, flags, env = SYSTEMS[key]
             rate = train_for("pong_ppo.py", args.seconds, *flags, env=env)["steps_per_s"]
             runs[key].append(rate)
+            store.append(BENCHMARK, SYSTEMS[key][0], {"steps_per_s": rate}, campaign=campaign)
             print(f"round {round_ + 1} {key:10s} {rate:7.0f} steps/s", flush=True)
 
     cores = len(os.sched_getaffinity(0))

@@ -77,8 +77,9 @@ def provenance(records: list[Record]) -> str:
     first = records[0]
     seeds = sorted({r["seed"] for r in records if r["seed"] is not None})
     shown = f"{seeds[0]}…{seeds[-1]}" if len(seeds) > 2 else ", ".join(map(str, seeds))
+    seeded = f"; seeds {shown}" if seeds else ""
     return (
-        f"`{first['command']}` on {first['date']} at {first['commit']}; seeds {shown}; "
+        f"`{first['command']}` on {first['date']} at {first['commit']}{seeded}; "
         f"machine: {machine(first)}"
     )
 
@@ -231,12 +232,36 @@ def experiments_table(records: list[Record]) -> str:
     return "\n".join(lines)
 
 
+def other_tables(records: list[Record]) -> str:
+    """Every other benchmark in the store: per system, the IQM of each numeric figure over
+    its runs in the newest campaign."""
+    shown = []
+    for benchmark in dict.fromkeys(r["benchmark"] for r in records):
+        if benchmark in (CARTPOLE, PONG_PPO, PONG_PG):
+            continue
+        campaign = newest_campaign(records, benchmark)
+        systems = by_system(campaign)
+        keys = [
+            k
+            for k in dict.fromkeys(k for r in campaign for k in r["figures"])
+            if all(isinstance(r["figures"].get(k), (int, float, type(None))) for r in campaign)
+        ]
+        lines = [f"### {benchmark}", "", "| system | runs | " + " | ".join(keys) + " |",
+                 "|---|---|" + "---|" * len(keys)]  # fmt: skip
+        for name, runs in systems.items():
+            cells = [fmt(over_seeds(runs, key), 1).replace("**", "") for key in keys]
+            lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
+        shown.append("\n".join(lines) + f"\n\n{provenance(campaign)}.")
+    return "\n\n".join(shown) or "_No other benchmark has records yet._"
+
+
 def results_parts(records: list[Record]) -> dict[str, str]:
     return {
         "targets": targets_table(records),
         "cartpole": cartpole_table(records),
         "pong_ppo": pong_table(records, PONG_PPO, "pong_ppo.py"),
         "pong_pg": pong_table(records, PONG_PG, "pong_pg.py"),
+        "others": other_tables(records),
     }
 
 

@@ -28,7 +28,9 @@ from analysis.experiment import (  # noqa: E402
     trials_table,
     varying_keys,
 )
+from benchmarks import store  # noqa: E402
 
+BENCHMARK = "cartpole_sweep"
 TUTORIAL_S = 3658  # the tutorial's 20 trials on 12 CPUs
 
 
@@ -67,11 +69,15 @@ def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
+    print(f"machine: {store.calibration()}", flush=True)
+    campaign = store.new_campaign(BENCHMARK)
     results = []
     with tempfile.TemporaryDirectory() as storage:
         for scheduler in args.scheduler:
             print(f"... {scheduler}: {4 * args.num_samples} trials", flush=True)
             results.append(run_sweep(storage, scheduler, args.num_samples))
+            store.append(BENCHMARK, f"--sweep --scheduler {scheduler}", results[-1],
+                         campaign=campaign)  # fmt: skip
     print(f"\n{'run':<28} {'trials':>6} {'solved':>6} {'wall s':>8} {'vs tutorial':>12}")
     print(f"{'RLlib tutorial, 12 CPUs':<28} {20:>6} {'?':>6} {TUTORIAL_S:>8} {1.0:>11.2f}x")
     for r in results:

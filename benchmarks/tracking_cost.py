@@ -16,10 +16,14 @@ from statistics import median
 
 from cartpole_time_to_solve import alternate, table
 
+from benchmarks import store
+
+BENCHMARK = "tracking_cost"
+
 SYSTEMS = {
     "no tracking": (),
     "--track wandb (WANDB_MODE=offline)": ("--track", "wandb"),
-    "--track mlflow (file store)": ("--track", "mlflow"),
+    "--track mlflow (sqlite store)": ("--track", "mlflow"),
 }
 
 
@@ -27,9 +31,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="runs of each, alternating")
     args = parser.parse_args()
-    os.environ.update(WANDB_MODE="offline", MLFLOW_ALLOW_FILE_STORE="true")
+    os.environ.update(WANDB_MODE="offline")
+    print(f"machine: {store.calibration()}", flush=True)
+    campaign = store.new_campaign(BENCHMARK)
     with tempfile.TemporaryDirectory() as storage:
-        results = alternate(SYSTEMS, args.rounds, storage, seeds=list(range(1, args.rounds + 1)))
+        results = alternate(
+            SYSTEMS, args.rounds, storage, seeds=list(range(1, args.rounds + 1)),
+            on_run=lambda name, seed, figures: store.append(
+                BENCHMARK, name, figures, campaign=campaign, seed=seed
+            ),
+        )  # fmt: skip
     table(results)
     plain = median(r["seconds"] for r in results["no tracking"])
     for name, rows in results.items():

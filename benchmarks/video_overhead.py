@@ -15,6 +15,10 @@ from statistics import median
 
 from cartpole_time_to_solve import alternate, table
 
+from benchmarks import store
+
+BENCHMARK = "video_overhead"
+
 SYSTEMS = {"with video (default)": (), "--no-video": ("--no-video",)}
 
 
@@ -22,8 +26,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="runs of each, alternating")
     args = parser.parse_args()
+    print(f"machine: {store.calibration()}", flush=True)
+    campaign = store.new_campaign(BENCHMARK)
     with tempfile.TemporaryDirectory() as storage:
-        results = alternate(SYSTEMS, args.rounds, storage, seeds=list(range(1, args.rounds + 1)))
+        results = alternate(
+            SYSTEMS, args.rounds, storage, seeds=list(range(1, args.rounds + 1)),
+            on_run=lambda name, seed, figures: store.append(
+                BENCHMARK, name, figures, campaign=campaign, seed=seed
+            ),
+        )  # fmt: skip
     table(results)
     for key in ("seconds", "training_s"):
         runs = list(zip(results["with video (default)"], results["--no-video"], strict=True))

@@ -126,7 +126,21 @@ class MlflowRuns(MLflowLoggerCallback):
 
     def setup(self, *args: Any, **kwargs: Any) -> None:
         self._trial_runs = {}
+        self._guarded("starting", self._artifacts_beside_the_database)
         self._guarded("starting", lambda: super(MlflowRuns, self).setup(*args, **kwargs))
+
+    def _artifacts_beside_the_database(self) -> None:
+        """A sqlite store keeps no files: its experiment's artifacts (videos, the report) go
+        to ``mlartifacts/`` beside the database, not to ``./mlruns`` wherever one runs."""
+        database = sqlite_path(self.tracking_uri)
+        if database is None:
+            return
+        import mlflow
+
+        client = mlflow.MlflowClient(self.tracking_uri)
+        if client.get_experiment_by_name(self.experiment_name) is None:
+            artifacts = (database.parent / "mlartifacts" / self.experiment_name).as_uri()
+            client.create_experiment(self.experiment_name, artifact_location=artifacts)
 
     def log_trial_start(self, trial: Any) -> None:
         self._guarded("starting a run", lambda: self._start_run(trial))
@@ -210,20 +224,28 @@ def callbacks(tools: list[str], *, script: str, name: str, storage: str, command
             print(f"tracking: W&B project {made[-1].project}, group {made[-1].group}{mode}")
         else:
             made.append(MlflowRuns(mlflow_uri(storage), name, command))
-            print(
-                f"tracking: MLflow experiment {made[-1].experiment_name} at {made[-1].tracking_uri}"
-            )
+            uri = made[-1].tracking_uri
+            print(f"tracking: MLflow experiment {made[-1].experiment_name} at {uri}")
+            if not uri.startswith("http"):
+                print(f"tracking: open it with: mlflow ui --backend-store-uri {uri}")
     return made
 
 
 def mlflow_uri(storage: str) -> str:
-    """The default MLflow store: ``mlruns/`` beside the experiments in ``--storage``."""
+    """The default MLflow store, the one MLflow recommends since its file store went into
+    maintenance (3.7): a sqlite database ``mlflow.db`` beside the experiments in
+    ``--storage``. ``MLFLOW_TRACKING_URI`` (a server, or a ``file:`` store) overrides it."""
     if is_remote(storage) and not os.environ.get("MLFLOW_TRACKING_URI"):
         raise UsageError(
             "--track mlflow with a remote --storage: set MLFLOW_TRACKING_URI to your MLflow "
-            "server (its file store must be local)"
+            "server (its database must be local)"
         )
-    return Path(storage, "mlruns").resolve().as_uri()
+    return f"sqlite:///{Path(storage, 'mlflow.db').resolve()}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI, else None."""
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
 def log_outcome(tracked: list[Any], trial_id: str, checkpoint: str, report: Path) -> None:

@@ -325,6 +325,15 @@ def check_tracker(tool: str) -> None:
             )
         server = os.environ.get("WANDB_BASE_URL", WANDB_DEFAULT_URL)
         _check_server(server, f"W&B at {server}", "check the network, or set WANDB_MODE=offline")
+    if tool == "mlflow" and not os.environ.get("MLFLOW_TRACKING_URI"):
+        try:  # the default store, a sqlite database, needs MLflow's SQL store
+            __import__("sqlalchemy")
+            __import__("alembic")
+        except ImportError:
+            raise UsageError(
+                "--track mlflow's store (sqlite) needs sqlalchemy and alembic: "
+                "pip install -e '.[track]'"
+            ) from None
     if tool == "mlflow" and os.environ.get("MLFLOW_TRACKING_URI", "").startswith("http"):
         # MLflow's client would retry for ~4 minutes before the first trial starts.
         server = os.environ["MLFLOW_TRACKING_URI"]

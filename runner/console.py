@@ -3,11 +3,14 @@ cause, the report's files, and how to continue an interrupted run."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +302,24 @@ def storage_full(storage: str) -> str | None:
         f"--storage {storage} is full (OSError: [Errno 28] No space left on device); "
         "free space there"
     )
+
+
+@contextlib.contextmanager
+def quiet_while_storage_full(storage: str) -> Iterator[None]:
+    """Drop the lines of Ray's and Tune's loggers (Tune's "Saving experiment state ...
+    failed", "Failed to fetch metrics") while ``storage`` is full: the suite says it in one
+    line, with what to do."""
+    def quiet(record: logging.LogRecord) -> bool:
+        return storage_full(storage) is None
+
+    handlers = [*logging.getLogger("ray").handlers, *logging.getLogger().handlers]
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
 
 
 def training_stopped(error: BaseException, storage: str) -> str:

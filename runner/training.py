@@ -210,23 +210,24 @@ def train_argv(
         flush=True,
     )
     resume = resume_hint.replace("{name}", name)
-    try:
-        grid, stopped_by = tuner.fit(experiment)
-    except Exception as err:  # Tune's own failure (e.g. its files on a full disk): one line
-        problem = console.training_stopped(err, storage)
-        raise TrainingStopped(f"{problem}; then try: {resume}") from None
-    console.print_summary(
-        grid,
-        script=script,
-        storage=storage,
-        name=name,
-        stop_return=args.stop_return,
-        sweep=sweep if args.sweep else None,
-        seeds=args.seeds > 1,
-        resumed=resuming,
-        wall_s=time.time() - started,
-        since=since,
-    )
+    with console.quiet_while_storage_full(storage):
+        try:
+            grid, stopped_by = tuner.fit(experiment)
+        except Exception as err:  # Tune's own failure (e.g. its files on a full disk): one line
+            problem = console.training_stopped(err, storage)
+            raise TrainingStopped(f"{problem}; then try: {resume}") from None
+        console.print_summary(
+            grid,
+            script=script,
+            storage=storage,
+            name=name,
+            stop_return=args.stop_return,
+            sweep=sweep if args.sweep else None,
+            seeds=args.seeds > 1,
+            resumed=resuming,
+            wall_s=time.time() - started,
+            since=since,
+        )
     if stopped_by is not None:
         print(f"\ninterrupted; continue with: {resume}")
         return grid, 128 + stopped_by  # as the shell reports it: 130 Ctrl-C, 143 SIGTERM

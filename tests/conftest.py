@@ -5,11 +5,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import queue
+import re
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -82,12 +86,11 @@ def smoke_run_with_videos(
 
 
 def mlflow_client(storage: Path):
-    """MLflow's client on the store ``--track mlflow`` writes by default: ``mlruns/`` in
-    ``storage``."""
+    """MLflow's own client on the store ``--track mlflow`` writes by default: the sqlite
+    database ``mlflow.db`` in ``storage``, as a user opens it."""
     import mlflow
 
-    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    return mlflow.MlflowClient((storage / "mlruns").resolve().as_uri())
+    return mlflow.MlflowClient(f"sqlite:///{(storage / 'mlflow.db').resolve()}")
 
 
 def load_script(path: Path = CARTPOLE_PPO):
@@ -308,3 +311,61 @@ class LocalCluster:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+class ChildLines:
+    """The lines a child process prints (stdout, stderr merged into it), read on a thread:
+    a test waits for a line with a deadline even when the child falls silent."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self._queue.put(line)
+        self._queue.put(None)  # end of output
+
+    def until(self, wanted: Callable[[str], bool], timeout: float) -> str:
+        """The first line from now on for which ``wanted`` is true; fails the test (with the
+        output so far) when none comes within ``timeout`` seconds or the child ends first."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                pytest.fail(f"the child ended first; its output:\n{self.output[-3000:]}")
+            self.lines.append(line)
+            if wanted(line):
+                return line
+        self.proc.kill()
+        pytest.fail(f"no such line in {timeout:.0f} s; the output:\n{self.output[-3000:]}")
+
+    def wait(self, timeout: float) -> str:
+        """All the child's output once it has ended (killed after ``timeout`` seconds)."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        while (line := self._queue.get(timeout=30)) is not None:
+            self.lines.append(line)
+        return self.output
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+
+def iteration_at_least(n: int) -> Callable[[str], bool]:
+    """A console line of a trial's iteration ``n`` or later."""
+
+    def wanted(line: str) -> bool:
+        match = re.search(r"iter +(\d+)", line)
+        return bool(match) and int(match.group(1)) >= n
+
+    return wanted

@@ -29,7 +29,7 @@ print("iterations", first[0].metrics["training_iteration"], second[0].metrics["t
 def _python(code: str, ray_tmp: Path, *, ipython: bool = False) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh Python, or IPython (which shows exceptions as a notebook does)."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(RAY_TMPDIR=str(ray_tmp), MLFLOW_ALLOW_FILE_STORE="true")
+    env.update(RAY_TMPDIR=str(ray_tmp))
     command = ["ipython", "--colors=nocolor"] if ipython else [sys.executable]
     return subprocess.run(
         [*command, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=300

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from conftest import CARTPOLE_PPO, REPO, cmdline, descendants
+from conftest import CARTPOLE_PPO, REPO, ChildLines, cmdline, descendants, iteration_at_least
 
 
 def _listening(pids: set[int]) -> dict[str, int]:
@@ -57,9 +56,7 @@ def test_local_ray_listens_on_localhost_only_and_serves_no_dashboard(tmp_path):
         cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        for line in proc.stdout:
-            if re.search(r"iter +\d+", line):  # training: every Ray process is up
-                break
+        ChildLines(proc).until(iteration_at_least(1), timeout=180)  # every Ray process is up
         time.sleep(1)
         tree = descendants(proc.pid)
         sockets = _listening(tree)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import struct
@@ -19,7 +18,9 @@ import pytest
 from conftest import (
     CARTPOLE_PPO,
     REPO,
+    ChildLines,
     decode_mp4,
+    iteration_at_least,
     mlflow_client,
     run_script,
     trial_dir,
@@ -27,7 +28,7 @@ from conftest import (
 )
 from wandb.proto import wandb_internal_pb2 as pb
 
-OFFLINE = {"WANDB_MODE": "offline", "MLFLOW_ALLOW_FILE_STORE": "true"}
+OFFLINE = {"WANDB_MODE": "offline"}
 
 
 def wandb_records(run_file: Path):
@@ -72,7 +73,9 @@ def test_a_run_reaches_wandb_offline_and_mlflow_with_videos_and_report(tmp_path)
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "tracking: W&B project cartpole_ppo, group tracked (offline" in proc.stdout
-    assert f"tracking: MLflow experiment tracked at {(storage / 'mlruns').as_uri()}" in proc.stdout
+    database = f"sqlite:///{storage.resolve() / 'mlflow.db'}"
+    assert f"tracking: MLflow experiment tracked at {database}" in proc.stdout
+    assert f"tracking: open it with: mlflow ui --backend-store-uri {database}" in proc.stdout
     trial = trial_dir(storage / "tracked")
     evaluations = [
         json.loads(line)["evaluation"]["env_runners"]["episode_return_mean"]
@@ -111,6 +114,25 @@ def test_a_run_reaches_wandb_offline_and_mlflow_with_videos_and_report(tmp_path)
     assert decode_mp4(local)[0] > 0
     assert "report.html" in [a.path for a in client.list_artifacts(run.info.run_id)]
     assert Path(run.data.tags["best_checkpoint"]).parent == trial
+    # The artifacts beside the database, not in an mlruns/ wherever the script ran.
+    assert list((storage / "mlartifacts" / "tracked").rglob("*.mp4"))
+    assert not (REPO / "mlruns").exists()
+
+
+def test_a_file_store_the_user_sets_still_works(tmp_path):
+    store = (tmp_path / "mlruns").resolve().as_uri()
+    env = {"MLFLOW_TRACKING_URI": store, "MLFLOW_ALLOW_FILE_STORE": "true"}
+    proc = run_script(
+        "--smoke", "--no-report", "--storage", str(tmp_path / "results"), "--name", "filed",
+        "--track", "mlflow", env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = mlflow.MlflowClient(store)
+    [run] = client.search_runs([client.get_experiment_by_name("filed").experiment_id])
+    assert len(client.get_metric_history(run.info.run_id, "return_last100")) == 2
 
 
 def test_a_sweep_is_one_run_per_trial_in_one_group(tmp_path):
@@ -189,13 +211,11 @@ def test_ctrl_c_then_resume_continues_the_same_tracked_runs(tmp_path):
     )
     # 36,000 steps: room to be interrupted (the console prints every 2 s; on a fast VM a
     # 12,000-step run had finished by its first line of iteration 3).
-    for line in proc.stdout:
-        match = re.search(r"iter +(\d+)", line)
-        if match and int(match.group(1)) >= 3:
-            break
+    lines = ChildLines(proc)
+    lines.until(iteration_at_least(3), timeout=180)
     proc.send_signal(signal.SIGINT)
     # Tune's W&B callback alone would wait 30 minutes here for the interrupted trial's run.
-    output = proc.communicate(timeout=90)[0]
+    output = lines.wait(timeout=90)
     assert proc.returncode == 130, output[-3000:]
     resumed = subprocess.run(
         [*args, "--resume"], cwd=REPO, env=env, text=True, capture_output=True, timeout=300

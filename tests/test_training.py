@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from conftest import CARTPOLE_PPO, REPO, load_script
+from conftest import CARTPOLE_PPO, REPO, ChildLines, iteration_at_least, load_script
 from ray import tune
 
 from analysis import choose_best
@@ -65,7 +65,9 @@ def test_short_run_writes_the_checkpoint_tune_reports_as_best(ray_session, tmp_p
     assert re.search(rf"best checkpoint +{re.escape(chosen.checkpoint.path)}\n", proc.stdout)
     frame = result.metrics_dataframe
     assert frame[TIMESTEPS_KEY].iloc[-1] >= 8000
-    assert frame[RETURN_METRIC].iloc[-1] > 0
+    # It learned: a random policy's CartPole episodes last ~22 steps; 8,000 steps of PPO reach
+    # a mean of 40-60 over the last 100 (seeds 0-2: 45, 48, 52 at 8k).
+    assert frame[RETURN_METRIC].iloc[-1] > 30
 
 
 def test_sweep_smoke_runs_four_trials_and_prints_the_table(ray_session, tmp_path, capsys):
@@ -128,13 +130,10 @@ def test_sigterm_then_resume_continues_the_same_experiment(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 120
-    for line in proc.stdout:
-        match = re.search(r"iter +(\d+)", line)
-        if match and int(match.group(1)) >= 4 or time.monotonic() > deadline:
-            break
+    lines = ChildLines(proc)
+    lines.until(iteration_at_least(4), timeout=180)
     proc.send_signal(signal.SIGTERM)
-    interrupted_output = proc.communicate(timeout=120)[0]
+    interrupted_output = lines.wait(timeout=120)
     assert proc.returncode == 143, interrupted_output[-3000:]
     assert "SIGTERM received" not in interrupted_output  # no C++ stack dump from Ray
     hint = next(line for line in interrupted_output.splitlines() if "continue with:" in line)

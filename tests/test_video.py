@@ -87,9 +87,7 @@ def test_failing_render_is_a_warning_not_a_failed_trial(ray_session, tmp_path):
     videos = [row["evaluation"]["video"] for row in rows if "video" in row.get("evaluation", {})]
     assert videos and all(v["warnings"] >= 1 for v in videos)
     assert "renderer exploded" in videos[-1]["last_warning"]
-    assert (
-        not list((trial_dir / "videos").glob("*.mp4")) if (trial_dir / "videos").exists() else True
-    )
+    assert not list((trial_dir / "videos").glob("*.mp4"))  # (none where the folder is missing)
 
 
 def _xvfb_pids() -> set[int]:
@@ -183,7 +181,8 @@ def test_the_iteration_that_stops_training_gets_its_own_evaluation_video(ray_ses
     rows = _rows(trial_dir)
     assert "video" not in rows[0].get("evaluation", {})
     assert rows[-1]["evaluation"]["video"]["path"].endswith(videos[0])
-    assert rows[-1]["evaluation"]["env_runners"]["episode_return_mean"] > 0
+    # The round is the script's 5 greedy episodes, its figure their mean.
+    assert rows[-1]["evaluation"]["env_runners"]["episodes_in_round"] == 5
 
 
 def test_pygame_frames_read_from_the_surface_equal_what_render_returns():
