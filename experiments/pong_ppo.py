@@ -77,9 +77,10 @@ config = (
     .framework(torch_skip_nan_gradients=True)  # the learner's one check, not RLlib's many
     .rl_module(rl_module_spec=RLModuleSpec(module_class=AtariCNN))
     # Evaluation and video: envs that render the game and observe as the vector env does
-    # (envs/pong.py), 10 greedy episodes side by side every 10 iterations (a round costs
-    # about as much as an iteration late in training: HISTORY.md).
-    .evaluation(evaluation_interval=10, evaluation_config={"gym_env_vectorize_mode": "sync"})
+    # (envs/pong.py), 10 greedy episodes side by side every 20 iterations: a round steps 10
+    # Python-wrapped envs, ~13 ms a step, 10 s for 0-21 games and more for long ones
+    # (HISTORY.md, "Figures over seeds").
+    .evaluation(evaluation_interval=20, evaluation_config={"gym_env_vectorize_mode": "sync"})
     .reporting(min_time_s_per_iteration=0)
 )
 STOP_RETURN = 18
