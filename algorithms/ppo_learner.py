@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 
-from runner import patches
+from suite import patches
 
 logger = logging.getLogger(__name__)
 

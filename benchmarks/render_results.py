@@ -55,13 +55,13 @@ def reached(records: list[Record], key: str) -> str:
     return f"{have}/{len(records)}"
 
 
-def fmt(interval: Interval, digits: int = 1, unit: str = "") -> str:
+def fmt(interval: Interval, digits: int = 1) -> str:
     if math.isnan(interval.value):
         return "not reached"
-    value = f"**{interval.value:.{digits}f}{unit}**"
+    value = f"**{interval.value:,.{digits}f}**"
     if interval.n < 2:
         return value
-    return f"{value} [{interval.low:.{digits}f}, {interval.high:.{digits}f}]"
+    return f"{value} [{interval.low:,.{digits}f}, {interval.high:,.{digits}f}]"
 
 
 def machine(record: Record) -> str:
@@ -196,11 +196,16 @@ def targets_table(records: list[Record]) -> str:
     return "\n".join(lines)
 
 
-def _summary(records: list[Record], benchmark: str, system: str, key: str, what: str) -> str:
+def _summary(
+    records: list[Record], benchmark: str, system: str, key: str, what: str, unit: str = ""
+) -> str:
     runs = [r for r in newest_campaign(records, benchmark) if r["system"] == system]
     if not runs:
         return "not measured yet"
-    return f"{what} {fmt(over_seeds(runs, key))} (IQM [95 % CI], {len(runs)} seeds)"
+    return (
+        f"{what} {fmt(over_seeds(runs, key))}{unit} (IQM [95 % CI]; "
+        f"{reached(runs, key)} seeds reached it)"
+    )
 
 
 def experiments_table(records: list[Record]) -> str:
@@ -221,7 +226,7 @@ def experiments_table(records: list[Record]) -> str:
         ("PG (REINFORCE) on CartPole-v1", "cartpole_pg.py", solved("cartpole_pg.py, defaults")),
         ("PPO on Atari Pong", "pong_ppo.py",
          _summary(records, PONG_PPO, "pong_ppo.py, defaults", "greedy_ge_0_min",
-                  "greedy ≥ 0 at") + " min"),
+                  "greedy (mean of 10 episodes) ≥ 0 at", " min from process start")),
         ("PG on Pong from pixels (Karpathy's setup)", "pong_pg.py",
          _summary(records, PONG_PG, "pong_pg.py, defaults", "return_at_30_min",
                   "training return at 30 min")),

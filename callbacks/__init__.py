@@ -2,12 +2,27 @@
 reads, evaluation videos, a final evaluation round when a stop rule is met, torch threads
 for a learner in the trial's own process, and memory that grew with episode length handed
 back. The final round and the threads act on training (one more ``evaluate()``, the
-learner's thread count); the others only observe it."""
+learner's thread count); the others only observe it.
 
-from callbacks.episode_memory import ReleaseEpisodeMemory
-from callbacks.episode_returns import RETURN_METRIC, EpisodeReturnWindow
-from callbacks.eval_video import EvalVideo
-from callbacks.final_evaluation import FinalEvaluation
+Loaded on first use: ``callbacks.tracking_servers`` is read by the command line's checks
+before RLlib is imported, and must not bring RLlib in with this package."""
+
+import importlib
+
+_LAZY = {
+    "RETURN_METRIC": "callbacks.episode_returns",
+    "EpisodeReturnWindow": "callbacks.episode_returns",
+    "EvalVideo": "callbacks.eval_video",
+    "FinalEvaluation": "callbacks.final_evaluation",
+    "ReleaseEpisodeMemory": "callbacks.episode_memory",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'callbacks' has no attribute {name!r}")
+
 
 __all__ = [
     "RETURN_METRIC",

@@ -9,7 +9,7 @@ from typing import Any
 
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
-from runner import patches
+from suite import patches
 
 
 def _glibc_trim() -> Any:
@@ -27,7 +27,7 @@ class ReleaseEpisodeMemory(RLlibCallback):
 
     - RLlib keeps every chunk an env runner returned of an episode still running, frames and
       all, until it ends, only to add up its length, return and duration then; each env
-      runner keeps just those totals (runner/patches.py).
+      runner keeps just those totals (suite/patches.py).
     - Freed frames left glibc's heap at its high-water mark: ``malloc_trim(0)`` hands the
       free pages back after each iteration (in a remote env runner, after each sample).
 

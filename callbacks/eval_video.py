@@ -23,7 +23,7 @@ import ray
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EVALUATION_RESULTS
 
-from runner.patches import tune_trial_storage
+from suite.patches import tune_trial_storage
 from video import DEFAULT_FPS, Mp4Stream, virtual_display
 from video.frames import video_frame
 from video.mp4 import remove_file

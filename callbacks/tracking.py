@@ -27,8 +27,9 @@ from ray.air.integrations.wandb import WandbLoggerCallback
 from ray.tune.utils import flatten_dict
 
 from callbacks.eval_video import announced_video
-from runner.cli import UsageError, wandb_offline
-from runner.storage import is_remote
+from callbacks.tracking_servers import wandb_offline
+from suite.errors import UsageError
+from suite.uris import is_remote
 
 VIDEO_KEY = "mp4"  # logged as evaluation/video/mp4, beside evaluation/video/path's number keys
 

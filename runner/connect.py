@@ -20,13 +20,16 @@ from typing import Any
 import ray
 
 import envs
-from runner import patches
-from runner.cli import UsageError, build_parser, check_args, fail, unreachable
-from runner.storage import check_storage, experiment_path, inside_ray_job, is_remote
+from runner.cli import build_parser, check_args, fail
+from runner.storage import check_storage, experiment_path, inside_ray_job
 from runner.worker import PREIMPORT  # importing it also quiets routine logs here
+from suite import patches
+from suite.errors import UsageError
+from suite.uris import is_remote, unreachable
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # a checkout, or site-packages when installed
-PACKAGES = ("algorithms", "analysis", "callbacks", "envs", "experiments", "runner", "video")
+PACKAGES = ("algorithms", "analysis", "callbacks", "envs", "experiments", "runner", "suite",
+            "video")  # fmt: skip
 USAGE_STATS = "RAY_USAGE_STATS_ENABLED"  # off for a local Ray of ours
 # Tune starts every trial actor with this env var as its runtime_env; our workers inherit it.
 _TUNE_TRIAL_ENV = {"PL_DISABLE_FORK": "1"}
@@ -89,7 +92,7 @@ def start_local_ray_early(argv: Sequence[str] | None = None) -> None:
 
 def worker_preload(*modules: str) -> list[str]:
     """What every worker of a run imports as it starts, before it takes work: ours (quiet
-    logs; ``torch._dynamo`` deferred until something compiles, see runner/patches.py), then
+    logs; ``torch._dynamo`` deferred until something compiles, see suite/patches.py), then
     ``modules``."""
     return ["runner.worker", "runner.deferred_dynamo", *modules]
 

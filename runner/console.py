@@ -1,18 +1,13 @@
-"""What the console shows: a progress line per trial, the summary, errors as their real
-cause, the report's files, and how to continue an interrupted run."""
+"""What the console shows: a progress line per trial, the summary (with the figures over seeds),
+errors as their real cause, and how to continue an interrupted run."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
 import os
 import re
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from ray import tune
@@ -34,7 +29,8 @@ from analysis.watch import LiveView, Snapshot, curves_png, in_notebook
 from callbacks import RETURN_METRIC, episode_returns
 from callbacks.eval_video import announced_video
 from callbacks.greedy_returns import greedy_line
-from runner.storage import experiment_dir, is_remote
+from runner.storage import experiment_dir, storage_full
+from suite.uris import is_remote
 
 
 class ProgressLine(tune.Callback):
@@ -65,7 +61,9 @@ class ProgressLine(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         now = time.monotonic()
         if self._live is None:
-            if now - self._last.get(trial.trial_id, -math.inf) >= self.every_s:
+            # Every few seconds, and every result with a fresh greedy round (its figure).
+            fresh = greedy_line(_evaluation_runners(result), fresh=True) is not None
+            if fresh or now - self._last.get(trial.trial_id, -math.inf) >= self.every_s:
                 self._last[trial.trial_id] = now
                 print(self._line(trial, result), flush=True)
             return
@@ -88,7 +86,7 @@ class ProgressLine(tune.Callback):
     def _line(self, trial, result: dict) -> str:
         value = result.get(RETURN_METRIC, math.nan)
         shown = f"{value:7.1f}" if not math.isnan(value) else "      -"  # no episode ended yet
-        greedy = greedy_line((result.get("evaluation") or {}).get("env_runners") or {}, fresh=True)
+        greedy = greedy_line(_evaluation_runners(result), fresh=True)
         return (
             f"[{trial.trial_id}] iter {result['training_iteration']:>4}  "
             f"steps {int(result.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)):>9,}  "
@@ -113,6 +111,10 @@ class ProgressLine(tune.Callback):
 
 
 _CURVE_KEYS = (NUM_ENV_STEPS_SAMPLED_LIFETIME, RETURN_METRIC)
+
+
+def _evaluation_runners(result: dict) -> dict:
+    return (result.get("evaluation") or {}).get("env_runners") or {}
 
 
 def _eval_return(result: dict) -> dict:
@@ -214,7 +216,7 @@ def print_summary(
         best_row = table[table["trial"] == metrics.get("trial_id")].iloc[0]
         varying = ", ".join(f"{k}={best_row[k]}" for k in varying_keys(grid))
         lines.insert(0, ("best config", varying))
-    _print_pairs(lines)
+    print_pairs(lines)
 
 
 def _training(training_s: float, resumed: bool) -> str:
@@ -232,7 +234,7 @@ def print_seeds(grid: tune.ResultGrid, goal: float) -> None:
         print("\n" + shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     solved = int(table["time to goal (s)"].notna().sum()) if "time to goal (s)" in table else 0
     print(f"\nover {len(table)} seeds (IQM [95 % bootstrap CI]); {solved} reached the goal:")
-    _print_pairs([(key, str(value)) for key, value in aggregate(table).items()])
+    print_pairs([(key, str(value)) for key, value in aggregate(table).items()])
 
 
 def _videos_line(trial_path: str) -> str:
@@ -244,37 +246,10 @@ def _videos_line(trial_path: str) -> str:
     return f"{len(videos)} MP4s in {videos[0].parent} (newest: {videos[-1].name})"
 
 
-def _print_pairs(lines: list[tuple[str, str]], width: int | None = None) -> None:
+def print_pairs(lines: list[tuple[str, str]], width: int | None = None) -> None:
     width = width or max(len(key) for key, _ in lines)
     for key, value in lines:
         print(f"{key:<{width}}   {value}")
-
-
-def report_after_training(storage: str, name: str, **options: Any) -> Any:
-    """Restore the best checkpoint, evaluate it, write report.html (``analysis.analyse``);
-    say where it all is, and return what ``analyse`` found. A report that cannot be made is a
-    warning (and None): training went fine."""
-    if is_remote(storage):
-        print("report: skipped for remote storage; run python -m analysis on a local copy")
-        return None
-    from analysis import RestoreError, analyse  # restoring and plotting: only now, not at start
-
-    try:
-        found = analyse(
-            Path(storage, name), progress=lambda line: print(f"report: {line}", flush=True),
-            **options,
-        )  # fmt: skip
-    except (AnalysisError, RestoreError) as err:
-        print(f"report: not written: {err}")
-        return None
-    lines = []
-    if found.episodes:
-        lines.append(("restored policy", f"{found.episodes} (greedy)"))
-    lines += [(name, str(path)) for name, path in found.files.items() if name.endswith(".mp4")]
-    lines += [("warning", warning) for warning in found.warnings]
-    lines.append(("report", str(found.report)))
-    _print_pairs(lines, width=20)
-    return found
 
 
 def resume_command(script_path: str, argv: list[str]) -> str:
@@ -283,43 +258,6 @@ def resume_command(script_path: str, argv: list[str]) -> str:
     if "--name" not in again:
         again += ["--name", "{name}"]
     return f"python {script_path} {' '.join(again)} --resume"
-
-
-FULL_BYTES = 1 << 20  # less free space than this on --storage: call it full
-
-
-def storage_full(storage: str) -> str | None:
-    """What to say when the local ``storage`` is full (Tune then fails on the half-written
-    files it left there, and so would the report), else None."""
-    if is_remote(storage):
-        return None
-    try:
-        if shutil.disk_usage(storage).free >= FULL_BYTES:
-            return None
-    except OSError:
-        return None
-    return (
-        f"--storage {storage} is full (OSError: [Errno 28] No space left on device); "
-        "free space there"
-    )
-
-
-@contextlib.contextmanager
-def quiet_while_storage_full(storage: str) -> Iterator[None]:
-    """Drop the lines of Ray's and Tune's loggers (Tune's "Saving experiment state ...
-    failed", "Failed to fetch metrics") while ``storage`` is full: the suite says it in one
-    line, with what to do."""
-    def quiet(record: logging.LogRecord) -> bool:
-        return storage_full(storage) is None
-
-    handlers = [*logging.getLogger("ray").handlers, *logging.getLogger().handlers]
-    for handler in handlers:
-        handler.addFilter(quiet)
-    try:
-        yield
-    finally:
-        for handler in handlers:
-            handler.removeFilter(quiet)
 
 
 def training_stopped(error: BaseException, storage: str) -> str:

@@ -1,4 +1,4 @@
-"""A stand-in for ``torch._dynamo`` until something really uses it (listed in runner/patches.py).
+"""A stand-in for ``torch._dynamo`` until something really uses it (listed in suite/patches.py).
 
 Every torch optimizer step runs ``import torch._dynamo; torch._dynamo.graph_break()``
 (``torch.optim.optimizer._use_grad_for_differentiable``), and that import is slow (sympy,
@@ -17,7 +17,7 @@ import sys
 import types
 from typing import Any
 
-from runner.patches import speed_patches_on
+from suite.patches import speed_patches_on
 
 _NAME = "torch._dynamo"
 

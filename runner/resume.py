@@ -39,10 +39,10 @@ from ray.tune.result import DEBUG_METRICS
 from ray.tune.utils import flatten_dict
 
 from analysis.watch import read_results
-from runner.cli import UsageError
-from runner.patches import tune_bookkeeping
+from suite.errors import UsageError
+from suite.patches import tune_bookkeeping
 
-# A trial's checkpoint bookkeeping, Tune's private classes (listed in runner/patches.py).
+# A trial's checkpoint bookkeeping, Tune's private classes (listed in suite/patches.py).
 TrainingRunMetadata, TrainingResult, insert_into_sorted_list = tune_bookkeeping()
 
 ENDED = ("TERMINATED", "ERROR")

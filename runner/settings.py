@@ -27,7 +27,8 @@ from callbacks import EpisodeReturnWindow, EvalVideo, FinalEvaluation, ReleaseEp
 from callbacks.episode_returns import solved
 from callbacks.greedy_returns import GreedyReturns
 from callbacks.learner_threads import LearnerThreads, bundle_cpus
-from runner.cli import SMOKE_ITERATIONS, UsageError, check_lr
+from runner.cli import SMOKE_ITERATIONS, check_lr
+from suite.errors import UsageError
 
 MODEL_KEYS = {field.name for field in dataclasses.fields(DefaultModelConfig)}
 # Flags whose default comes from these settings: --smoke's value wins where the user left them.

@@ -5,20 +5,20 @@ Light on purpose (no RLlib): ``start_local_ray_early`` checks these before RLlib
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import os
+import shutil
 import socket
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runner.cli import UsageError
-
-
-def is_remote(storage: str) -> bool:
-    """Whether ``storage`` is a URI (s3://, gs://, ...) rather than a local path."""
-    return "://" in storage
+from suite.errors import UsageError
+from suite.uris import is_remote
 
 
 def experiment_dir(storage: str, name: str) -> str:
@@ -124,3 +124,41 @@ def lock_experiment(storage: str, name: str) -> None:
     handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
     handle.flush()
     _locks[str(path)] = handle
+
+
+FULL_BYTES = 1 << 20  # less free space than this on --storage: call it full
+
+
+def storage_full(storage: str) -> str | None:
+    """What to say when the local ``storage`` is full (Tune then fails on the half-written
+    files it left there, and so would the report), else None."""
+    if is_remote(storage):
+        return None
+    try:
+        if shutil.disk_usage(storage).free >= FULL_BYTES:
+            return None
+    except OSError:
+        return None
+    return (
+        f"--storage {storage} is full (OSError: [Errno 28] No space left on device); "
+        "free space there"
+    )
+
+
+@contextlib.contextmanager
+def quiet_while_storage_full(storage: str) -> Iterator[None]:
+    """Drop the lines of Ray's and Tune's loggers (Tune's "Saving experiment state ...
+    failed", "Failed to fetch metrics") while ``storage`` is full: the suite says it in one
+    line, with what to do."""
+
+    def quiet(record: logging.LogRecord) -> bool:
+        return storage_full(storage) is None
+
+    handlers = [*logging.getLogger("ray").handlers, *logging.getLogger().handlers]
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)

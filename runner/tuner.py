@@ -17,10 +17,11 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from callbacks import RETURN_METRIC
 from callbacks.tensorboard import VideoPathsToTensorBoard
 from runner import resume
-from runner.cli import UsageError
 from runner.console import ProgressLine
 from runner.settings import StopRule, apply_settings
-from runner.storage import experiment_dir, is_remote
+from runner.storage import experiment_dir
+from suite.errors import UsageError
+from suite.uris import is_remote
 
 # Tune warns on every checkpoint once syncing takes > 5 s in total; CartPole checkpoints often.
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")

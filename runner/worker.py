@@ -14,7 +14,7 @@ import logging
 import os
 import warnings
 
-from runner import patches
+from suite import patches
 
 # Comma-separated modules that ``prepare`` imports (a cluster's workers get it from the job).
 PREIMPORT = "RAYRL_PREIMPORT_MODULE"

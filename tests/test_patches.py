@@ -1,4 +1,4 @@
-"""runner/patches.py: every private symbol we patch still exists, and the switch turns the
+"""suite/patches.py: every private symbol we patch still exists, and the switch turns the
 speed patches off with the suite still correct."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import textwrap
 import pytest
 from conftest import REPO, run_script
 
-from runner import patches
+from suite import patches
 
 
 @pytest.mark.parametrize("patch", patches.PATCHES, ids=lambda p: p.name)
@@ -40,7 +40,7 @@ def _python(code: str, **env: str) -> str:
 PROBE = """
     import sys, torch
     from ray._private import node, services
-    from runner import patches
+    from suite import patches
     import runner.deferred_dynamo  # what every worker imports as it starts
     before = (node.Node.start_api_server, services.start_ray_process)
     with patches.lean_ray_start(dashboard=False, prestart=1):

@@ -2,7 +2,7 @@
 
 Our workers import torch before they take an actor (runner/connect.py preloads it), so
 torch had a thread per core in every actor: 8 one-CPU env runners on a 16-core machine
-returned no sample in 60 s (benchmarks/RESULTS.md). runner/patches.py fixes that.
+returned no sample in 60 s (benchmarks/RESULTS.md). suite/patches.py fixes that.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from runner.patches import widen_ffmpeg_pipe
+from suite.patches import widen_ffmpeg_pipe
 
 DEFAULT_FPS = 30
 
