@@ -24,7 +24,7 @@ if __name__ == "__main__":
 from ray import tune  # noqa: E402
 
 from algorithms.pg import PGConfig  # noqa: E402
-from runner import run  # noqa: E402
+from runner import Experiment, run  # noqa: E402
 
 config = (
     PGConfig()
@@ -42,16 +42,18 @@ config = (
     .evaluation(evaluation_duration=5)  # greedy episodes a round (every 20 iterations)
     .reporting(min_time_s_per_iteration=0)
 )
-STOP_RETURN = 450
-
-# --sweep: the RLlib tutorial's grid (as in cartpole_ppo.py), 2 × 2 × --num-samples trials;
-# an unsolved trial stops after SWEEP_BUDGET steps.
-SWEEP = {
-    "fcnet_hiddens": tune.grid_search([[32], [64]]),
-    "fcnet_activation": tune.grid_search(["linear", "relu"]),
-    "lr": tune.uniform(1e-5, 1e-2),
-}
-SWEEP_BUDGET = 200_000
+EXPERIMENT = Experiment(
+    config,
+    stop_return=450,
+    # --sweep: the RLlib tutorial's grid (as in cartpole_ppo.py), 2 × 2 × --num-samples
+    # trials; an unsolved trial stops after sweep_budget steps.
+    sweep={
+        "fcnet_hiddens": tune.grid_search([[32], [64]]),
+        "fcnet_activation": tune.grid_search(["linear", "relu"]),
+        "lr": tune.uniform(1e-5, 1e-2),
+    },
+    sweep_budget=200_000,
+)
 
 if __name__ == "__main__":
-    run(config, stop_return=STOP_RETURN, sweep=SWEEP, sweep_budget=SWEEP_BUDGET)
+    run(EXPERIMENT)

@@ -24,7 +24,7 @@ if __name__ == "__main__":
 from ray import tune  # noqa: E402
 from ray.rllib.algorithms.ppo import PPOConfig  # noqa: E402
 
-from runner import run  # noqa: E402
+from runner import Experiment, run  # noqa: E402
 
 config = (
     PPOConfig()
@@ -54,17 +54,19 @@ config = (
     .evaluation(evaluation_interval=50, evaluation_duration=5)
     .reporting(min_time_s_per_iteration=0)
 )
-STOP_RETURN = 450  # mean return of the last 100 training episodes: --stop-return
-
-# --sweep: the grid of the RLlib tutorial this suite grew from, 2 × 2 × --num-samples trials.
-# A trial stops at STOP_RETURN or, unsolved, after SWEEP_BUDGET steps (the default solves
-# in ~80k).
-SWEEP = {
-    "fcnet_hiddens": tune.grid_search([[32], [64]]),
-    "fcnet_activation": tune.grid_search(["linear", "relu"]),
-    "lr": tune.uniform(1e-5, 1e-2),
-}
-SWEEP_BUDGET = 100_000
+EXPERIMENT = Experiment(
+    config,
+    stop_return=450,  # mean return of the last 100 training episodes: --stop-return
+    # --sweep: the grid of the RLlib tutorial this suite grew from, 2 × 2 × --num-samples
+    # trials; one stops at the stop return or, unsolved, after sweep_budget steps (the default
+    # solves in ~80k).
+    sweep={
+        "fcnet_hiddens": tune.grid_search([[32], [64]]),
+        "fcnet_activation": tune.grid_search(["linear", "relu"]),
+        "lr": tune.uniform(1e-5, 1e-2),
+    },
+    sweep_budget=100_000,
+)
 
 if __name__ == "__main__":
-    run(config, stop_return=STOP_RETURN, sweep=SWEEP, sweep_budget=SWEEP_BUDGET)
+    run(EXPERIMENT)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
-from runner import run  # noqa: E402 (first: the run's clock starts here, before RLlib's imports)
+from runner import Experiment, run  # noqa: E402 (first: the run's clock starts, then RLlib)
 
 # isort: split
 
@@ -66,11 +66,13 @@ TUTORIAL = (
 )
 # 64 envs a forward pass: the env runner's cost per step is mostly per call, not per env.
 config = TUTORIAL.copy(copy_frozen=False).env_runners(num_envs_per_env_runner=64).training(lr=1e-3)
-PRESETS = {"tutorial": TUTORIAL}
-STOP_RETURN = 18
-
-# --smoke: batches of 2 episodes, so two iterations take seconds.
-SMOKE = {"episodes_per_batch": 2, "num_envs_per_env_runner": 2}
+EXPERIMENT = Experiment(
+    config,
+    stop_return=18,
+    # --smoke: batches of 2 episodes, so two iterations take seconds.
+    smoke={"episodes_per_batch": 2, "num_envs_per_env_runner": 2},
+    presets={"tutorial": TUTORIAL},
+)
 
 if __name__ == "__main__":
-    run(config, stop_return=STOP_RETURN, smoke=SMOKE, presets=PRESETS)
+    run(EXPERIMENT)

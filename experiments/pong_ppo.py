@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
-from runner import run  # noqa: E402 (first: the run's clock starts here, before RLlib's imports)
+from runner import Experiment, run  # noqa: E402 (first: the run's clock starts, then RLlib)
 
 # isort: split
 
@@ -83,7 +83,6 @@ config = (
     .evaluation(evaluation_interval=20, evaluation_config={"gym_env_vectorize_mode": "sync"})
     .reporting(min_time_s_per_iteration=0)
 )
-STOP_RETURN = 18
 
 # --preset atari_ppo: RLlib's tuned example (rllib/tuned_examples/ppo/atari_ppo.py): RLlib's
 # Atari wrappers (64×64 grey in [-1, 1], frames stacked by connectors), 1 env runner × 8
@@ -109,16 +108,20 @@ ATARI_PPO = (
     )
     .reporting(min_time_s_per_iteration=0)
 )
-PRESETS = {"atari_ppo": ATARI_PPO}
 
-# --smoke: small batches sampled in the trial's own process, so two iterations take seconds.
-SMOKE = {
-    "num_env_runners": 0,
-    "num_envs_per_env_runner": 4,
-    "train_batch_size_per_learner": 256,
-    "minibatch_size": 128,
-    "num_epochs": 1,
-}
+EXPERIMENT = Experiment(
+    config,
+    stop_return=18,
+    # --smoke: small batches sampled in the trial's own process: two iterations take seconds.
+    smoke={
+        "num_env_runners": 0,
+        "num_envs_per_env_runner": 4,
+        "train_batch_size_per_learner": 256,
+        "minibatch_size": 128,
+        "num_epochs": 1,
+    },
+    presets={"atari_ppo": ATARI_PPO},
+)
 
 if __name__ == "__main__":
-    run(config, stop_return=STOP_RETURN, smoke=SMOKE, presets=PRESETS)
+    run(EXPERIMENT)

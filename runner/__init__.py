@@ -24,6 +24,7 @@ from runner import process_clock  # noqa: F401 (the clock of "time from process 
 # ``run`` brings RLlib (seconds of imports): loaded on first use, so that a script can start
 # its local Ray first (``start_local_ray_early``).
 _LAZY = {
+    "Experiment": "runner.experiment",
     "run": "runner.training",
     "train": "runner.from_python",
     "load_script": "runner.from_python",
@@ -38,4 +39,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'runner' has no attribute {name!r}")
 
 
-__all__ = ["UsageError", "load_script", "run", "start_local_ray_early", "train"]
+__all__ = ["Experiment", "UsageError", "load_script", "run", "start_local_ray_early", "train"]

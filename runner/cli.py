@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 import envs
 from callbacks.tracking_servers import TRACKERS, check_tracker
+from runner.experiment import Experiment
 from suite.errors import UsageError
 
 SMOKE_ITERATIONS = 2
@@ -35,19 +36,19 @@ def fail(prog: str, message: str) -> NoReturn:
 
 
 def build_parser(
-    prog: str,
-    config: Any = None,
-    stop_return: float | None = None,
-    *,
-    quiet: bool = False,
+    prog: str, experiment: Experiment | None = None, *, quiet: bool = False
 ) -> argparse.ArgumentParser:
     """The command line every experiment script shares.
 
-    ``config``: the script's AlgorithmConfig, whose values are the defaults of the scale flags,
-    ``--env`` and ``--eval-interval``; without it those default to None
-    (``start_local_ray_early`` parses the command line before RLlib is imported).
-    ``quiet``: errors raise ``UsageError`` instead of printing and exiting.
+    ``experiment``: the script's ``Experiment``: its config's values are the defaults of the
+    scale flags, ``--env`` and ``--eval-interval``, its stop return ``--stop-return``'s, and
+    ``--help`` names its presets; without it those default to None (``start_local_ray_early``
+    parses the command line before RLlib is imported). ``quiet``: errors raise
+    ``UsageError`` instead of printing and exiting.
     """
+    config = experiment.config if experiment else None
+    stop_return = experiment.stop_return if experiment else None
+    presets = ", ".join(experiment.presets) if experiment and experiment.presets else "none"
     parser = (_QuietParser if quiet else _Parser)(
         prog=prog,
         description="Train with Ray Tune + RLlib; results, checkpoints and videos go to --storage.",
@@ -87,8 +88,8 @@ def build_parser(
         "--preset",
         default=None,
         metavar="NAME",
-        help="train one of the script's named configs instead of its default (see its "
-        "docstring; pong_ppo.py: atari_ppo, pong_pg.py: tutorial)",
+        help=f"train one of the script's named configs instead of its default (this script's: "
+        f"{presets}; see its docstring)",
     )
     stop.add_argument(
         "--config",

@@ -6,68 +6,66 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import time
+from dataclasses import replace
 from typing import Any
 
 from ray import tune
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 from runner.cli import build_parser
+from runner.experiment import Experiment
 from runner.training import train_argv
 from suite.errors import UsageError
 
 
 def train(
-    experiment: str | AlgorithmConfig,
+    experiment: str | Experiment | AlgorithmConfig,
     *,
     stop_return: float | None = None,
     **flags: Any,
 ) -> tune.ResultGrid:
     """Train from Python (a notebook) as the command line would; return Tune's ResultGrid.
 
-    ``experiment``: a script's name in ``experiments/`` (``"cartpole_ppo"``: its config, stop
-    return, sweep grid and ``--smoke`` settings), or an AlgorithmConfig of your own (then
-    ``stop_return`` is needed). ``flags``: the command line's flags by their Python names, e.g.
-    ``train("cartpole_ppo", max_time=60, seed=1, video=False, track=["mlflow"],
-    config={"num_epochs": 5}, sweep=True, name="mine", resume=True)``.
+    ``experiment``: a script's name in ``experiments/`` (``"cartpole_ppo"``: its
+    ``EXPERIMENT``, with config, stop return, sweep grid and ``--smoke`` settings), an
+    ``Experiment``, or an AlgorithmConfig of your own (then ``stop_return`` is needed).
+    ``stop_return`` also overrides a script's. ``flags``: the command line's flags by their
+    Python names, e.g. ``train("cartpole_ppo", max_time=60, seed=1, video=False,
+    track=["mlflow"], config={"num_epochs": 5}, sweep=True, seeds=3, name="mine",
+    resume=True)``.
 
     Bad values raise ``UsageError`` (one line in a notebook) before any Ray starts. A second
     call reuses the Ray the first started. Interrupting the kernel (Ctrl-C) stops training
     with its state saved and prints the call that continues it.
     """
     if isinstance(experiment, str):
-        script, module = experiment, load_script(experiment)
-        config = module.config
-        stop_return = module.STOP_RETURN if stop_return is None else stop_return
-        defaults = {
-            "sweep": getattr(module, "SWEEP", None),
-            "smoke": getattr(module, "SMOKE", None),
-            "sweep_budget": getattr(module, "SWEEP_BUDGET", None),
-            "presets": getattr(module, "PRESETS", None),
-        }
+        script, declared = experiment, load_script(experiment).EXPERIMENT
+    elif isinstance(experiment, Experiment):
+        script, declared = config_name(experiment.config), experiment
     else:
-        script, config, defaults = config_name(experiment), experiment, {}
         if stop_return is None:
             raise UsageError("train(config) needs stop_return= (a script's name brings its own)")
-    argv = as_argv(build_parser(f"{script}.py", config, stop_return), flags)
+        script, declared = config_name(experiment), Experiment(experiment, stop_return)
+    if stop_return is not None:
+        declared = replace(declared, stop_return=stop_return)
+    argv = as_argv(build_parser(f"{script}.py", declared), flags)
     again = ", ".join([repr(experiment) if isinstance(experiment, str) else "config"] + [
         f"{key}={value!r}" for key, value in flags.items() if key not in ("resume", "name")
     ])  # fmt: skip
     grid, _ = train_argv(
-        config,
+        declared,
         argv,
         script=script,
-        stop_return=stop_return,
         started=time.time(),
         since="the train() call",
         resume_hint=f"train({again}, name='{{name}}', resume=True)",
-        **defaults,
     )
     return grid
 
 
 def load_script(name: str) -> Any:
-    """The module of the experiment script ``experiments/<name>.py`` (its ``config``,
-    ``STOP_RETURN``, ``SWEEP``…), from a checkout or an installed suite alike."""
+    """The module of the experiment script ``experiments/<name>.py`` (its ``EXPERIMENT``),
+    from a checkout or an installed suite alike."""
     import experiments
 
     known = sorted(m.name for m in pkgutil.iter_modules(experiments.__path__))

@@ -10,17 +10,18 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray import tune
-from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 
 from runner import console, settings, tuner
 from runner.after_training import report_after_training
 from runner.cli import build_parser, check_args, fail
 from runner.connect import check_reachable, connect_ray, worker_preload
+from runner.experiment import Experiment
 from runner.process_clock import process_start_time
 from runner.storage import (
     JOB_STORAGE,
@@ -36,40 +37,24 @@ from suite.errors import UsageError
 
 
 def run(
-    config: AlgorithmConfig,
+    experiment: Experiment,
     *,
-    stop_return: float,
-    sweep: dict[str, Any] | None = None,
-    smoke: dict[str, Any] | None = None,
-    sweep_budget: int | None = None,
-    presets: dict[str, AlgorithmConfig] | None = None,
     argv: Sequence[str] | None = None,
     script: str | None = None,
 ) -> tune.ResultGrid:
-    """Train ``config`` as the command line says, then print a summary; return Tune's
+    """Train ``experiment`` as the command line says, then print a summary; return Tune's
     ResultGrid. What every experiment script calls; a failure exits as a shell expects (2 bad
-    input, 1 a failed trial or a full disk, 130 Ctrl-C, 143 SIGTERM).
-
-    ``stop_return``: ``--stop-return``'s default. ``sweep``: the grid ``--sweep`` runs.
-    ``smoke``: config settings that make ``--smoke`` quick (e.g. a smaller batch), applied
-    before ``--config``. ``sweep_budget``: env steps after which a sweep's trial stops
-    unsolved, unless ``--max-timesteps`` or ``--max-time`` says otherwise. ``presets``: named
-    configs ``--preset NAME`` trains instead of ``config``. ``--eval-interval`` defaults to
-    the config's ``evaluation_interval``, else 20.
+    input, 1 a failed trial or a full disk, 130 Ctrl-C, 143 SIGTERM). ``--eval-interval``
+    defaults to the config's ``evaluation_interval``, else 20.
     """
     script = script or Path(sys.argv[0]).stem
     argv = list(sys.argv[1:] if argv is None else argv)
     prog = f"{script}.py"
     try:
         grid, status = train_argv(
-            config,
+            experiment,
             argv,
             script=script,
-            stop_return=stop_return,
-            sweep=sweep,
-            smoke=smoke,
-            sweep_budget=sweep_budget,
-            presets=presets,
             started=process_start_time(),
             resume_hint=console.resume_command(_script_path(script), argv),
         )
@@ -84,18 +69,13 @@ def run(
 
 
 def train_argv(
-    config: AlgorithmConfig,
+    experiment: Experiment,
     argv: list[str],
     *,
     script: str,
-    stop_return: float,
     started: float,
     resume_hint: str,
     since: str = "process start",
-    sweep: dict[str, Any] | None = None,
-    smoke: dict[str, Any] | None = None,
-    sweep_budget: int | None = None,
-    presets: dict[str, AlgorithmConfig] | None = None,
 ) -> tuple[tune.ResultGrid, int]:
     """The one way a run goes, for ``run`` and ``train``: command line → checks (before any
     Ray starts) → Ray (local or cluster) → Tuner → summary → report.
@@ -105,24 +85,25 @@ def train_argv(
     failed (e.g. its files on a full disk). ``resume_hint``: how to continue, with ``{name}``;
     ``started``: when the wall time the summary shows starts, ``since`` says what that was.
     """
-    parser = build_parser(f"{script}.py", config, stop_return, quiet=True)
+    parser = build_parser(f"{script}.py", experiment, quiet=True)
     args = parser.parse_args(argv)
+    config, sweep, presets = experiment.config, experiment.sweep, experiment.presets
     if args.preset is not None:
-        if args.preset not in (presets or {}):
-            known = ", ".join(presets or {}) or "none"
+        if args.preset not in presets:
+            known = ", ".join(presets) or "none"
             raise UsageError(f"unknown --preset {args.preset!r}; {script} has: {known}")
         config = presets[args.preset]  # its own defaults for the scale flags
-        parser = build_parser(f"{script}.py", config, stop_return, quiet=True)
+        parser = build_parser(f"{script}.py", replace(experiment, config=config), quiet=True)
         args = parser.parse_args(argv)
     check_args(args)
     if args.sweep and not sweep:
         raise UsageError(f"{script} defines no sweep")
-    if args.sweep and sweep_budget and not (args.max_timesteps or args.max_time):
-        args.max_timesteps = sweep_budget
+    if args.sweep and experiment.sweep_budget and not (args.max_timesteps or args.max_time):
+        args.max_timesteps = experiment.sweep_budget
     if args.scheduler == "asha" and not args.max_timesteps:
         raise UsageError("--scheduler asha needs a step budget: give --max-timesteps")
-    if args.smoke and smoke:
-        config = settings.apply_smoke(config, args, parser.parse_args([]), smoke)
+    if args.smoke and experiment.smoke:
+        config = settings.apply_smoke(config, args, parser.parse_args([]), experiment.smoke)
     config = settings.apply_args(config, args)
     if inside_ray_job():
         # The job's working dir is a temporary copy that Ray may delete once the trial's

@@ -113,7 +113,7 @@ def run_to_failure(*argv: str) -> None:
     fails: it must end with exit status 1."""
     script = load_script()
     with pytest.raises(SystemExit) as exit_:
-        script.run(script.config, stop_return=450, script="cartpole_ppo", argv=list(argv))
+        script.run(script.EXPERIMENT, script="cartpole_ppo", argv=list(argv))
     assert exit_.value.code == 1
 
 

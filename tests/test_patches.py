@@ -140,9 +140,9 @@ def test_an_early_ray_start_with_remote_env_runners_in_the_config_is_refused(tmp
             from runner import start_local_ray_early
             start_local_ray_early()
             from ray.rllib.algorithms.ppo import PPOConfig
-            from runner import run
-            run(PPOConfig().environment("CartPole-v1").env_runners(num_env_runners=1),
-                stop_return=450)
+            from runner import Experiment, run
+            config = PPOConfig().environment("CartPole-v1").env_runners(num_env_runners=1)
+            run(Experiment(config, stop_return=450))
             """
         )
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from conftest import REPO, load_script, run_script
@@ -27,8 +29,7 @@ def test_discounted_returns_match_hand_computed_vectors():
 def test_pg_learns_cartpole_to_150(ray_session, tmp_path):
     script = load_script(CARTPOLE_PG)
     grid = script.run(
-        script.config,
-        stop_return=150,
+        replace(script.EXPERIMENT, stop_return=150),
         script="cartpole_pg",
         argv=[
             "--max-timesteps", "150000", "--eval-interval", "0", "--no-report", "--seed", "0",

@@ -24,8 +24,7 @@ TIMESTEPS_KEY = "num_env_steps_sampled_lifetime"
 def test_short_run_writes_the_checkpoint_tune_reports_as_best(ray_session, tmp_path, capsys):
     script = load_script()
     grid = script.run(
-        script.config,
-        stop_return=450,
+        script.EXPERIMENT,
         script="cartpole_ppo",
         argv=[
             "--max-timesteps",
@@ -73,9 +72,7 @@ def test_short_run_writes_the_checkpoint_tune_reports_as_best(ray_session, tmp_p
 def test_sweep_smoke_runs_four_trials_and_prints_the_table(ray_session, tmp_path, capsys):
     script = load_script()
     grid = script.run(
-        script.config,
-        stop_return=450,
-        sweep=script.SWEEP,
+        script.EXPERIMENT,
         script="cartpole_ppo",
         argv=["--sweep", "--num-samples", "1", "--smoke", "--storage", str(tmp_path)],
     )

@@ -22,8 +22,7 @@ def _rows(trial_dir: Path) -> list[dict]:
 def _train(tmp_path: Path, *args: str, name: str = "video", smoke: bool = True):
     script = load_script()
     grid = script.run(
-        script.config,
-        stop_return=450,
+        script.EXPERIMENT,
         script="cartpole_ppo",
         argv=[
             *(["--smoke"] if smoke else []),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -100,10 +101,11 @@ def test_asha_sweep_stops_weak_trials_early(ray_session, tmp_path, capsys):
     # a learning rate 300x too small come after them. (ASHA is asynchronous: the first trials
     # to reach a rung always go on, so random learning rates made this test a coin toss.)
     grid = script.run(
-        script.config,
-        stop_return=450,
-        sweep={"lr": tune.grid_search([6e-3, 5e-3, 2e-5, 1e-5])},
-        sweep_budget=budget,
+        replace(
+            script.EXPERIMENT,
+            sweep={"lr": tune.grid_search([6e-3, 5e-3, 2e-5, 1e-5])},
+            sweep_budget=budget,
+        ),
         script="cartpole_ppo",
         argv=[
             "--sweep", "--num-samples", "1", "--scheduler", "asha", "--max-timesteps", str(budget),
