@@ -190,7 +190,7 @@ def build_parser(
         choices=TRACKERS,
         default=[],
         help="also send each trial's metrics and videos to Weights & Biases or MLflow "
-        "(repeatable; README, Tracking)",
+        "(repeatable; docs/tracking.md)",
     )
     out.add_argument(
         "--report",

@@ -55,7 +55,7 @@ def quiet_routine_logs() -> None:
         "ignore", message=r".*Overriding environment rllib-single-agent-env-v0 already"
     )
     for name in (
-        "ray._private.authentication.authentication_token_setup",  # on: README, Security
+        "ray._private.authentication.authentication_token_setup",  # on: docs/faults.md, Security
         "ray.rllib.algorithms.algorithm_config",
         "ray.rllib.core.rl_module.rl_module",
         "ray.train._internal.storage",

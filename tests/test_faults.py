@@ -232,7 +232,7 @@ def test_training_survives_the_loss_of_a_worker_node(tmp_path):
 
     The trial itself is pinned to the head: left free, Ray may place it on the surviving
     worker, and then no node left has room for the runner (seen: the bundle stays in
-    RESCHEDULING and the run waits for ever; README says so).
+    RESCHEDULING and the run waits for ever; docs/faults.md says so).
     """
     cluster = LocalCluster()
     # Ray's GCS declares a node dead after 5 failed health checks: 1 s apart here, not 3 s.
