@@ -3,6 +3,7 @@ speed patches off with the suite still correct."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import os
 import subprocess
@@ -13,6 +14,96 @@ import pytest
 from conftest import REPO, run_script
 
 from suite import patches
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in patches.PRIVATE_NAMES if not n.startswith(":")], ids=str
+)
+def test_every_listed_private_name_is_still_there(name):
+    # On the class or module, or (an attribute its instances get) set in its source or its
+    # bases' sources.
+    if ":" not in name:  # a module
+        owner, attribute = f"{name}:__name__", ""
+    elif "." in name.split(":")[1]:  # an attribute of a class
+        owner, _, attribute = name.rpartition(".")
+    else:
+        owner, attribute = name, ""
+    try:
+        found = patches.resolve(owner)
+    except (ImportError, AttributeError) as err:
+        pytest.fail(f"{name} is gone ({err}): {patches.PRIVATE_NAMES[name]}")
+    if attribute and not hasattr(found, attribute):
+        sources = [inspect.getsource(c) for c in found.__mro__ if c.__module__ != "builtins"]
+        assert any(
+            f".{attribute} =" in source or f".{attribute}:" in source for source in sources
+        ), f"{name} is gone: {patches.PRIVATE_NAMES[name]}"
+
+
+def test_no_private_name_in_the_code_is_missing_from_the_registry():
+    # A private name of a library used anywhere (an attribute, an import, a getattr string)
+    # must be listed in suite/patches.py, in PATCHES or PRIVATE_NAMES; the suite's own
+    # private names (defined in its code) are not.
+    listed = " ".join([*patches.PRIVATE_NAMES, *(s for p in patches.PATCHES for s in p.symbols)])
+    listed += " " + " ".join(p.mentions for p in patches.PATCHES)
+    missing = {
+        name: where
+        for name, where in private_names_used(REPO).items()
+        if name not in listed and name.rsplit(".", 1)[-1] not in listed
+    }
+    assert not missing, f"private names used but not listed in suite/patches.py: {missing}"
+
+
+def private_names_used(repo) -> dict[str, str]:
+    """Private names the code uses that it does not define: ``{name: a file using it}``."""
+    files = [
+        p for package in ("algorithms", "analysis", "callbacks", "envs", "experiments",
+                          "runner", "suite", "video") for p in (repo / package).rglob("*.py")
+    ]  # fmt: skip
+    trees = {f: ast.parse(f.read_text()) for f in files}
+    ours = set()
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                ours.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    for sub in ast.walk(target):
+                        if isinstance(sub, ast.Name):
+                            ours.add(sub.id)
+                        elif isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name):
+                            if sub.value.id in ("self", "cls"):
+                                ours.add(sub.attr)
+            elif isinstance(node, ast.arg):
+                ours.add(node.arg)
+    used: dict[str, str] = {}
+
+    def private(name: str) -> bool:
+        return name.startswith("_") and not name.startswith("__") and name not in ours
+
+    for path, tree in trees.items():
+        where = str(path.relative_to(repo))
+        formatted = {  # the text of f-strings: file names and messages, not names
+            id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr)
+            for part in node.values
+        }  # fmt: skip
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and private(node.attr):
+                used.setdefault(node.attr, where)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                if any(private(part) for part in node.module.split(".")):
+                    used.setdefault(node.module, where)
+                for alias in node.names:
+                    if private(alias.name):
+                        used.setdefault(alias.name, where)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if id(node) in formatted:
+                    continue
+                text = node.value
+                if text.isidentifier() and private(text):
+                    used.setdefault(text, where)  # getattr(x, "_name") and the like
+                elif text.startswith(("ray.", "torch.")) and " " not in text and "._" in text:
+                    used.setdefault(text.split(":")[0], where)  # a logger or module by name
+    return used
 
 
 @pytest.mark.parametrize("patch", patches.PATCHES, ids=lambda p: p.name)
