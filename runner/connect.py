@@ -93,8 +93,8 @@ def start_local_ray_early(argv: Sequence[str] | None = None) -> None:
 def worker_preload(*modules: str) -> list[str]:
     """What every worker of a run imports as it starts, before it takes work: ours (quiet
     logs; ``torch._dynamo`` deferred until something compiles, see suite/patches.py), then
-    ``modules``."""
-    return ["runner.worker", "runner.deferred_dynamo", *modules]
+    ``modules``, then the learner's patches (runner/learner_patches.py)."""
+    return ["runner.worker", "runner.deferred_dynamo", *modules, "runner.learner_patches"]
 
 
 def connect_ray(

@@ -137,32 +137,49 @@ PATCHES = (
 # where and why. tests/test_patches.py resolves each that has an owner, and fails on a private
 # name anywhere in the code that is listed neither here nor in PATCHES.
 PRIVATE_NAMES = {
-    "ray.rllib.core.learner.learner:Learner._learner_connector": "algorithms/pg.py: the "
-    "learner's connector pipeline, to add PG's returns piece (RLlib builds it privately)",
-    "ray.rllib.core.learner.learner:Learner._module": "algorithms/pg.py, ppo_learner.py: the "
-    "learner's RLModule, which RLlib's own learners reach the same way",
-    ":_value_error": "algorithms/pg.py: PG's value loss kept on the learner between calls",
-    "argparse:ArgumentParser._option_string_actions": "runner/from_python.py: which flags a "
-    "parser has, to turn train()'s keywords into the command line",
-    "ray.air.integrations.wandb:WandbLoggerCallback._trial_queues": "callbacks/tracking.py: "
-    "the queue of a trial's W&B run, to end it on --resume",
-    "ray.air.integrations.wandb:WandbLoggerCallback._signal_logging_actor_stop": "callbacks/tracking.py: stops a trial's W&B logging actor",
-    "ray.air._internal.mlflow:_MLflowLoggerUtil._get_client": "callbacks/tracking.py: "
-    "MLflow's client behind Ray's MLflow callback (one log_batch per result)",
-    "ray.tune.execution.tune_controller:TuneController._cached_trial_decisions": "runner/resume.py: decisions Tune queued for a trial (a pending STOP after a full disk)",
-    "ray.tune.execution.tune_controller:TuneController._queued_trial_decisions": "runner/resume.py: the same, its other queue",
-    ":_checkpoint_results": "runner/resume.py: a trial's recorded checkpoints (Tune's "
-    "_CheckpointManager, PATCHES' checkpoint bookkeeping)",
-    ":_latest_checkpoint_result": "runner/resume.py: the same manager's latest checkpoint",
-    "ray.train._internal.checkpoint_manager:_CheckpointManager._get_checkpoint_score": "runner/resume.py: orders the recorded checkpoints as Tune does",
-    "ray._common.utils:get_default_ray_temp_dir": "runner/resume.py: where Ray keeps the "
-    "driver's local copies of an experiment",
-    "ray._common.deprecation": "runner/worker.py, analysis/__main__.py: its logger, quieted",
-    "ray._private.authentication.authentication_token_setup": "runner/worker.py: its logger "
-    "(the token notice), quieted",
-    "ray.train._internal.storage": "runner/worker.py: its logger, quieted",
-    ":_model_config": "analysis/experiment.py, callbacks/tracking.py: RLlib's key of the "
-    "model config in a trial's params",
+    "ray.rllib.core.learner.learner:Learner._learner_connector": (
+        "algorithms/pg.py: the learner's connector pipeline, to add PG's returns piece"
+    ),
+    "ray.rllib.core.learner.learner:Learner._module": (
+        "algorithms/pg.py, ppo_learner.py: the learner's RLModule, as RLlib's own learners reach it"
+    ),
+    ":_value_error": ("algorithms/pg.py: PG's value loss kept on the learner between calls"),
+    "argparse:ArgumentParser._option_string_actions": (
+        "runner/from_python.py: a parser's flags, to turn train()'s keywords into a command line"
+    ),
+    "ray.air.integrations.wandb:WandbLoggerCallback._trial_queues": (
+        "callbacks/tracking.py: the queue of a trial's W&B run, to end it on --resume"
+    ),
+    "ray.air.integrations.wandb:WandbLoggerCallback._signal_logging_actor_stop": (
+        "callbacks/tracking.py: stops a trial's W&B logging actor"
+    ),
+    "ray.air._internal.mlflow:_MLflowLoggerUtil._get_client": (
+        "callbacks/tracking.py: MLflow's client behind Ray's callback (one log_batch a result)"
+    ),
+    "ray.tune.execution.tune_controller:TuneController._cached_trial_decisions": (
+        "runner/resume.py: a decision Tune queued for a trial (a STOP after a full disk)"
+    ),
+    "ray.tune.execution.tune_controller:TuneController._queued_trial_decisions": (
+        "runner/resume.py: the same, its other queue"
+    ),
+    ":_checkpoint_results": (
+        "runner/resume.py: a trial's recorded checkpoints (Tune's _CheckpointManager)"
+    ),
+    ":_latest_checkpoint_result": ("runner/resume.py: the same manager's latest checkpoint"),
+    "ray.train._internal.checkpoint_manager:_CheckpointManager._get_checkpoint_score": (
+        "runner/resume.py: orders the recorded checkpoints as Tune does"
+    ),
+    "ray._common.utils:get_default_ray_temp_dir": (
+        "runner/resume.py: where Ray keeps the driver's copies of an experiment"
+    ),
+    "ray._common.deprecation": ("runner/worker.py, analysis/__main__.py: its logger, quieted"),
+    "ray._private.authentication.authentication_token_setup": (
+        "runner/worker.py: its logger (the token notice), quieted"
+    ),
+    "ray.train._internal.storage": ("runner/worker.py: its logger, quieted"),
+    ":_model_config": (
+        "analysis/experiment.py, callbacks/tracking.py: RLlib's model-config key in params"
+    ),
 }
 
 

@@ -29,7 +29,9 @@ class Probe:
 
     def threads(self):
         import torch
-        return self.preloaded, torch.get_num_threads()
+        from ray.rllib.policy.sample_batch import SampleBatch
+        numpy_shuffle = getattr(SampleBatch.shuffle, "numpy_rows", False)  # the preload's patch
+        return self.preloaded, torch.get_num_threads(), numpy_shuffle
 
 seen = {}
 for cpus in (1, 2):
@@ -50,8 +52,9 @@ def test_an_actor_s_torch_uses_the_cpus_ray_assigned_it():
         )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
-    # torch was already imported when each actor started (the preload), yet follows Ray.
-    assert seen == {1: (True, 1), 2: (True, 2)}, seen
+    # torch was already imported when each actor started (the preload), yet follows Ray; the
+    # learner's shuffle patch was switched on by the preload, in every worker.
+    assert seen == {1: (True, 1, True), 2: (True, 2, True)}, seen
 
 
 def test_a_trial_that_samples_itself_samples_on_one_torch_thread_and_learns_on_all(ray_session):
