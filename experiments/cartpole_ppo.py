@@ -16,15 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
-from runner import start_local_ray_early  # noqa: E402 (imports Ray, not RLlib)
+from runner import start_local_ray_early  # Ray, not RLlib: the run's clock starts here
 
-if __name__ == "__main__":
-    start_local_ray_early()  # the local Ray comes up while RLlib imports below
+start_local_ray_early(__name__)  # as a script: the local Ray comes up while RLlib imports below
 
-from ray import tune  # noqa: E402
-from ray.rllib.algorithms.ppo import PPOConfig  # noqa: E402
+from ray import tune
+from ray.rllib.algorithms.ppo import PPOConfig
 
-from runner import Experiment, run  # noqa: E402
+from runner import Experiment, run
 
 config = (
     PPOConfig()

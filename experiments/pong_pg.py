@@ -33,11 +33,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
-from runner import Experiment, run  # noqa: E402 (first: the run's clock starts, then RLlib)
+from runner import start_local_ray_early  # Ray, not RLlib: the run's clock starts here
 
-# isort: split
+start_local_ray_early(__name__)  # as a script: the local Ray comes up while RLlib imports below
 
-from algorithms.pg import PGConfig  # noqa: E402
+from algorithms.pg import PGConfig
+from runner import Experiment, run
 
 TUTORIAL = (
     PGConfig()

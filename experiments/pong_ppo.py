@@ -35,16 +35,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
-from runner import Experiment, run  # noqa: E402 (first: the run's clock starts, then RLlib)
+from runner import start_local_ray_early  # Ray, not RLlib: the run's clock starts here
 
-# isort: split
+start_local_ray_early(__name__)  # as a script: the local Ray comes up while RLlib imports below
 
-from ray.rllib.algorithms.ppo import PPOConfig  # noqa: E402
-from ray.rllib.core.rl_module.rl_module import RLModuleSpec  # noqa: E402
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from algorithms.atari_cnn import AtariCNN  # noqa: E402
-from algorithms.ppo_learner import FusedAdamPPOLearner  # noqa: E402
-from envs.pong import frame_stacking_connectors  # noqa: E402
+from algorithms.atari_cnn import AtariCNN
+from algorithms.ppo_learner import FusedAdamPPOLearner
+from envs.pong import frame_stacking_connectors
+from runner import Experiment, run
 
 # RLlib's tuned hyperparameters (rllib/tuned_examples/ppo/atari_ppo.py): the default's and
 # the atari_ppo preset's.

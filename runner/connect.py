@@ -38,9 +38,11 @@ _local_ray_started = False  # a local Ray of ours, started by this process
 _started_early = False  # by start_local_ray_early, for one trial in its own process
 
 
-def start_local_ray_early(argv: Sequence[str] | None = None) -> None:
-    """Start the local Ray now, if the command line is good and runs one trial that samples
-    in its own process; else do nothing and leave it all to ``run()``.
+def start_local_ray_early(caller: str = "__main__", argv: Sequence[str] | None = None) -> None:
+    """Start the local Ray now, if the script runs as a script (``caller``, its
+    ``__name__``, is ``"__main__"``: not when ``train()`` imports it), the command line is
+    good and it runs one trial that samples in its own process; else do nothing and leave it
+    all to ``run()``.
 
     The contract: call it only from a script whose config samples, evaluates and learns in
     the trial's own process (no remote env runners, evaluation runners or learners): the
@@ -57,7 +59,9 @@ def start_local_ray_early(argv: Sequence[str] | None = None) -> None:
     here either, but an address where no Ray answers is refused here, before RLlib's imports.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    if ray.is_initialized() or inside_ray_job() or "-h" in argv or "--help" in argv:
+    if caller != "__main__" or ray.is_initialized() or inside_ray_job():
+        return
+    if "-h" in argv or "--help" in argv:
         return
     script = Path(sys.argv[0])
     args = None
