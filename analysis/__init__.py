@@ -4,8 +4,6 @@
 and the runner's end-of-training summary.
 """
 
-import importlib
-
 from analysis.experiment import (
     EVAL_RETURN,
     AnalysisError,
@@ -21,6 +19,7 @@ from analysis.experiment import (
     varying_keys,
 )
 from analysis.watch import watch  # eager: the submodule of that name would shadow it
+from suite.lazy import lazy_attributes
 
 # Restoring, plotting and video pull in RLlib's env runner, matplotlib and OpenCV (slow):
 # imported on first use, so a training script that only reads results starts without them.
@@ -35,11 +34,7 @@ _LAZY = {
     "analyse": "analysis.report",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

@@ -7,7 +7,7 @@ learner's thread count); the others only observe it.
 Loaded on first use: ``callbacks.tracking_servers`` is read by the command line's checks
 before RLlib is imported, and must not bring RLlib in with this package."""
 
-import importlib
+from suite.lazy import lazy_attributes
 
 _LAZY = {
     "RETURN_METRIC": "callbacks.episode_returns",
@@ -17,11 +17,7 @@ _LAZY = {
     "ReleaseEpisodeMemory": "callbacks.episode_memory",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'callbacks' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

@@ -24,6 +24,7 @@ RETURN_METRIC = "return_last100"
 EPISODES_METRIC = "episodes_in_window"
 WINDOW = 100
 _EPISODE_RETURNS = "episode_returns"
+EVALUATION_EPISODE_RETURNS = "greedy_episode_returns"  # per evaluation episode, until read
 _SAVED_WINDOW = "return_window"  # in the algorithm's metrics, so its checkpoints carry it
 
 
@@ -34,8 +35,14 @@ def solved(result: dict, goal: float) -> bool:
     return result.get(EPISODES_METRIC, 0) >= WINDOW and not math.isnan(value) and value >= goal
 
 
+def whole_return(episode: Any, prev_episode_chunks: list | None) -> float:
+    """An ended episode's return, over the chunks of it the env runner returned before."""
+    return float(sum(chunk.get_return() for chunk in [episode, *(prev_episode_chunks or [])]))
+
+
 class EpisodeReturnWindow(RLlibCallback):
-    """Adds ``return_last100`` (and ``episodes_in_window``) to every training result."""
+    """Adds ``return_last100`` (and ``episodes_in_window``) to every training result, and logs
+    each evaluation episode's return for ``GreedyReturns``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -50,11 +57,14 @@ class EpisodeReturnWindow(RLlibCallback):
         metrics_logger=None,
         **kwargs: Any,
     ) -> None:
-        if env_runner is not None and env_runner.config.in_evaluation:
-            return  # evaluation episodes are reported under evaluation/, not in the window
-        chunks = [episode, *(prev_episode_chunks or [])]
-        episode_return = float(sum(chunk.get_return() for chunk in chunks))
-        metrics_logger.log_value(_EPISODE_RETURNS, episode_return, reduce="item_series")
+        # Evaluation episodes go under evaluation/, to the round's figure (greedy_returns.py),
+        # not into the window.
+        evaluating = env_runner is not None and env_runner.config.in_evaluation
+        metrics_logger.log_value(
+            EVALUATION_EPISODE_RETURNS if evaluating else _EPISODE_RETURNS,
+            whole_return(episode, prev_episode_chunks),
+            reduce="item_series",
+        )
 
     def on_train_result(self, *, algorithm, result: dict, **kwargs: Any) -> None:
         # The per-episode list is consumed here so it never reaches result.json.

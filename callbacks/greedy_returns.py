@@ -3,8 +3,9 @@ standard error and K itself, in every result that has an evaluation round.
 
 RLlib reports ``evaluation/env_runners/episode_return_mean`` (and min, max) but no spread
 and no count, so one lucky episode and ten steady ones read the same. Each evaluation
-episode's return is logged as it ends; when the round ends, the list becomes the mean, its
-standard error and the number of episodes, and is dropped from the results.
+episode's return is logged as it ends (by ``EpisodeReturnWindow``, which every run has);
+when the round ends, the list becomes the mean, its standard error and the number of
+episodes, and is dropped from the results.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from ray.rllib.utils.metrics import (
     EVALUATION_RESULTS,
 )
 
-_RETURNS = "greedy_episode_returns"  # per evaluation episode, until the round ends
+from callbacks.episode_returns import EVALUATION_EPISODE_RETURNS as _RETURNS
+
 SE = "episode_return_se"
 EPISODES = "episodes_in_round"
 # The flattened names in result.json and progress.csv.
@@ -52,21 +54,6 @@ def greedy_line(runners: dict, fresh: bool = False) -> str | None:
 
 class GreedyReturns(RLlibCallback):
     """Adds each evaluation round's mean return over its episodes, SE and count."""
-
-    def on_episode_end(
-        self,
-        *,
-        episode,
-        prev_episode_chunks=None,
-        env_runner=None,
-        metrics_logger=None,
-        **kwargs: Any,
-    ) -> None:
-        if env_runner is None or not env_runner.config.in_evaluation:
-            return
-        chunks = [episode, *(prev_episode_chunks or [])]
-        episode_return = float(sum(chunk.get_return() for chunk in chunks))
-        metrics_logger.log_value(_RETURNS, episode_return, reduce="item_series")
 
     def on_evaluate_end(self, *, algorithm, evaluation_metrics: dict, **kwargs: Any) -> None:
         runners = evaluation_metrics.get(ENV_RUNNER_RESULTS)

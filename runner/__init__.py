@@ -17,9 +17,8 @@ Read it top-down from ``runner/training.py``'s ``run()`` and ``train_argv()``:
 Below it, the ground floor (``suite/``): the error type, the registry of private internals.
 """
 
-import importlib
-
 from runner import process_clock  # noqa: F401 (the clock of "time from process start" starts)
+from suite.lazy import lazy_attributes
 
 # ``run`` brings RLlib (seconds of imports): loaded on first use, so that a script can start
 # its local Ray first (``start_local_ray_early``).
@@ -32,11 +31,7 @@ _LAZY = {
     "start_local_ray_early": "runner.connect",
 }
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'runner' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = ["Experiment", "UsageError", "load_script", "run", "start_local_ray_early", "train"]

@@ -3,5 +3,6 @@
 - ``errors.py``   the suite's error type for bad input (``UsageError``);
 - ``patches.py``  the registry of every private Ray, Tune, RLlib, torch and imageio internal
                   the suite touches, with what each saves and its tripwire test;
-- ``uris.py``     local paths against storage URIs.
+- ``uris.py``     local paths against storage URIs; whether anything answers at a port;
+- ``lazy.py``     a package's attributes loaded on first use.
 """
