@@ -15,7 +15,7 @@ from conftest import REPO
 
 def test_a_wheel_installed_elsewhere_trains_from_another_directory(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
          "-w", str(tmp_path / "wheel"), str(REPO)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
