@@ -134,7 +134,7 @@ def train_argv(
     tuner.check_gpus(args)
     tuner.check_cpus(config)
     lock_experiment(storage, name)
-    experiment = tuner.make_tuner(
+    trials = tuner.make_tuner(
         config, args, grid_space, storage, name, resuming, [] if resuming else tracked
     )
     print(
@@ -146,7 +146,7 @@ def train_argv(
     resume = resume_hint.replace("{name}", name)
     with quiet_while_storage_full(storage):
         try:
-            grid, stopped_by = tuner.fit(experiment)
+            grid, stopped_by = tuner.fit(trials)
         except Exception as err:  # Tune's own failure (e.g. its files on a full disk): one line
             problem = console.training_stopped(err, storage)
             raise TrainingStopped(f"{problem}; then try: {resume}") from None
