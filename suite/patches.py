@@ -148,7 +148,10 @@ PRIVATE_NAMES = {
         "runner/from_python.py: a parser's flags, to turn train()'s keywords into a command line"
     ),
     "ray.air.integrations.wandb:WandbLoggerCallback._trial_queues": (
-        "callbacks/tracking.py: the queue of a trial's W&B run, to end it on --resume"
+        "callbacks/tracking.py: the W&B runs of trials that Ctrl-C stopped, to end them"
+    ),
+    "ray.air.integrations.mlflow:MLflowLoggerCallback._trial_runs": (
+        "callbacks/tracking.py: Tune's trial → MLflow run map, emptied in setup()"
     ),
     "ray.air.integrations.wandb:WandbLoggerCallback._signal_logging_actor_stop": (
         "callbacks/tracking.py: stops a trial's W&B logging actor"
