@@ -186,9 +186,11 @@ def not_ray(host: str, port: int, timeout_s: float = 5.0) -> str | None:
 
 
 def _is_ray_dashboard(host: str, port: int, timeout_s: float) -> bool:
+    """Whether Ray's dashboard answers there: its one route that answers without a token."""
+    url = f"http://{host}:{port}/api/authentication_mode"
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/api/version", timeout=timeout_s) as r:
-            return "ray_version" in json.loads(r.read(4096) or b"{}")
+        with urllib.request.urlopen(url, timeout=timeout_s) as reply:
+            return "authentication_mode" in json.loads(reply.read(4096) or b"{}")
     except (OSError, ValueError):
         return False
 
