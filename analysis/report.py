@@ -36,6 +36,7 @@ from analysis.seeds import (
     greedy_summary,
     seed_of,
     seeds_table,
+    shown_seeds,
     trial_outcome,
 )
 
@@ -258,14 +259,14 @@ def write_html(found: Analysis, *, grid_size: int, varying: list[str]) -> Path:
         parts.append("</div>")
     parts.append("<h2>Learning curves</h2>" + _image(files["curves.png"], "learning curves"))
     if found.seeds is not None:
-        seeds = found.seeds.drop(columns=["trial"], errors="ignore")
+        seeds = shown_seeds(found.seeds)
         over = [(f"{key}: IQM [95 % CI]", str(value)) for key, value in found.over_seeds.items()]
         parts.append(
             f"<h2>Seeds</h2><p>{len(seeds)} seeds; the interquartile mean (IQM) over them with "
             "its 95 % bootstrap confidence interval, and each seed.</p>"
             + _image(files["seeds.png"], "return over seeds: IQM with its CI band")
             + f"<table>{_rows(over)}</table>"
-            + seeds.to_html(index=False, na_rep="", border=0, float_format=lambda v: f"{v:.4g}")
+            + seeds.to_html(index=False, border=0)
         )
     if "hyperparameters.png" in files:
         parts.append(

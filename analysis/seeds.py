@@ -47,8 +47,12 @@ class Interval:
         if math.isnan(self.value):
             return "n/a"
         if self.n < 2:
-            return f"{self.value:.4g} (one seed: no CI)"
-        return f"{self.value:.4g} [{self.low:.4g}, {self.high:.4g}]"
+            return f"{_number(self.value)} (one seed: no CI)"
+        return f"{_number(self.value)} [{_number(self.low)}, {_number(self.high)}]"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def iqm_ci(values: Sequence[float], seed: int = 0) -> Interval:
@@ -129,6 +133,28 @@ def seeds_table(grid: tune.ResultGrid, goal: float) -> pd.DataFrame:
     """One row per trial, by seed."""
     table = pd.DataFrame([trial_outcome(result, goal) for result in grid])
     return table.sort_values("seed", na_position="last") if "seed" in table else table
+
+
+_SHOWN = {
+    "final return": "{:.1f}",
+    "time to goal (s)": "{:.1f}",
+    "steps to goal": "{:,.0f}",
+    "greedy return": "{:.1f}",
+    "greedy SE": "{:.2f}",
+}
+
+
+def shown_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """``seeds_table`` as people read it: a row per seed, figures rounded, "-" where a seed
+    has none (it did not reach the goal)."""
+    shown = table.drop(columns=["trial"], errors="ignore").copy()
+    for column, form in _SHOWN.items():
+        if column in shown:
+            shown[column] = [
+                "-" if v is None or (isinstance(v, float) and math.isnan(v)) else form.format(v)
+                for v in shown[column]
+            ]
+    return shown
 
 
 def aggregate(table: pd.DataFrame) -> dict[str, Interval]:

@@ -24,7 +24,14 @@ from analysis import (
     trials_table,
     varying_keys,
 )
-from analysis.seeds import aggregate, greedy_summary, seed_of, seeds_table, trial_outcome
+from analysis.seeds import (
+    aggregate,
+    greedy_summary,
+    seed_of,
+    seeds_table,
+    shown_seeds,
+    trial_outcome,
+)
 from analysis.watch import LiveView, Snapshot, curves_png, in_notebook
 from callbacks import RETURN_METRIC, episode_returns
 from callbacks.eval_video import announced_video
@@ -229,9 +236,8 @@ def _training(training_s: float, resumed: bool) -> str:
 def print_seeds(grid: tune.ResultGrid, goal: float) -> None:
     """Each seed's outcome, then the IQM over seeds with its 95 % bootstrap CI."""
     table = seeds_table(grid, goal)
-    shown = table.drop(columns=["trial"], errors="ignore")
     with pd.option_context("display.width", 200, "display.max_rows", 200):
-        print("\n" + shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print("\n" + shown_seeds(table).to_string(index=False))
     solved = int(table["time to goal (s)"].notna().sum()) if "time to goal (s)" in table else 0
     print(f"\nover {len(table)} seeds (IQM [95 % bootstrap CI]); {solved} reached the goal:")
     print_pairs([(key, str(value)) for key, value in aggregate(table).items()])
