@@ -136,7 +136,7 @@ def pong_table(records: list[Record], benchmark: str, script: str) -> str:
         return f"_No records yet: run `python benchmarks/pong_run.py --script {script}`._"
     lines = ["| figure | IQM [95 % CI] over seeds | reached | each seed |", "|---|---|---|---|"]
     for label, key, digits in PONG_FIGURES:
-        if not any(key in r["figures"] for r in campaign):
+        if all(r["figures"].get(key) is None for r in campaign):  # not measured by these runs
             continue
         each = ", ".join(
             "—" if r["figures"].get(key) is None else f"{r['figures'][key]:.{digits}f}"
@@ -173,7 +173,8 @@ def _pong(key: str, limit: float) -> Callable[[list[Record]], tuple[str, bool | 
             return "not measured", None
         value = over_seeds(campaign, key)
         met = not math.isnan(value.value) and value.value <= limit
-        return f"{fmt(value)} min ({reached(campaign, key)} seeds reached it)", met
+        shown = fmt(value) + ("" if math.isnan(value.value) else " min")
+        return f"{shown} ({reached(campaign, key)} seeds reached it)", met
 
     return figure
 
