@@ -14,8 +14,9 @@ from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.tune.utils import flatten_dict
 
 from callbacks import RETURN_METRIC
+from callbacks.greedy_returns import GREEDY_RETURN
 
-EVAL_RETURN = "evaluation/env_runners/episode_return_mean"
+EVAL_RETURN = GREEDY_RETURN  # the greedy round's mean return, as Tune flattens it
 _MODEL = "_model_config"
 
 
