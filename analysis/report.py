@@ -31,7 +31,6 @@ from analysis.experiment import (
 from analysis.policy import Episodes, Policy, checkpoint_config, record
 from analysis.reel import evaluation_clips, progression_reel
 from analysis.seeds import (
-    Interval,
     aggregate,
     greedy_summary,
     seed_of,
@@ -39,6 +38,7 @@ from analysis.seeds import (
     shown_seeds,
     trial_outcome,
 )
+from suite.stats import Interval
 
 REPORT = "report.html"
 OUTPUTS = "analysis"  # folder in the experiment directory

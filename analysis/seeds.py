@@ -1,85 +1,26 @@
 """Figures over seeds: each trial's outcome, and the interquartile mean (IQM) with a 95 %
 bootstrap confidence interval, as Agarwal et al. (NeurIPS 2021) recommend.
 
-The statistics are SciPy's (``scipy.stats.trim_mean`` and ``scipy.stats.bootstrap``):
-maintained, already a dependency of RLlib's stack, and the same percentile bootstrap that
-rliable (archived in 2025) wraps. With one task per experiment, the stratified bootstrap
-over tasks is the plain bootstrap over seeds.
+The statistics are SciPy's (``scipy.stats.trim_mean`` and ``scipy.stats.bootstrap``, in
+``suite/stats.py``): maintained, already a dependency of RLlib's stack, and the same
+percentile bootstrap that rliable (archived in 2025) wraps. With one task per experiment,
+the stratified bootstrap over tasks is the plain bootstrap over seeds.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from ray import tune
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
-from scipy import stats
 
 from callbacks import RETURN_METRIC
 from callbacks.episode_returns import EPISODES_METRIC, WINDOW
 from callbacks.greedy_returns import GREEDY_EPISODES, GREEDY_RETURN, GREEDY_SE
-
-CONFIDENCE = 0.95
-RESAMPLES = 2000
-
-
-def iqm(values: Sequence[float]) -> float:
-    """The interquartile mean: the mean of the middle 50 % (NaN for no values)."""
-    values = np.asarray(values, dtype=float)
-    return float(stats.trim_mean(values, 0.25)) if values.size else math.nan
-
-
-@dataclass
-class Interval:
-    """A point estimate over seeds with its 95 % confidence interval."""
-
-    value: float
-    low: float
-    high: float
-    n: int
-
-    def __str__(self) -> str:
-        if math.isnan(self.value):
-            return "n/a"
-        if self.n < 2:
-            return f"{_number(self.value)} (one seed: no CI)"
-        return f"{_number(self.value)} [{_number(self.low)}, {_number(self.high)}]"
-
-
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-
-
-def iqm_ci(values: Sequence[float], seed: int = 0) -> Interval:
-    """IQM of ``values`` (NaN dropped) with a 95 % percentile-bootstrap CI; the resampling
-    has a fixed seed, so the same values give the same interval."""
-    values = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
-    point = iqm(values)
-    if values.size < 2 or np.ptp(values) == 0:
-        return Interval(point, point, point, int(values.size))
-    ci = stats.bootstrap(
-        (values,),
-        lambda sample, axis: stats.trim_mean(sample, 0.25, axis=axis),
-        confidence_level=CONFIDENCE,
-        n_resamples=RESAMPLES,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    ).confidence_interval
-    return Interval(point, float(ci.low), float(ci.high), int(values.size))
-
-
-def mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error of the mean (0 for one value)."""
-    values = np.asarray(values, dtype=float)
-    if not values.size:
-        return math.nan, math.nan
-    se = float(values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else 0.0
-    return float(values.mean()), se
+from suite.stats import Interval, iqm_ci
 
 
 def seed_of(result: tune.Result) -> Any:

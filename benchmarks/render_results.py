@@ -6,7 +6,7 @@
 Each rendered part sits between ``<!-- rendered:NAME -->`` and ``<!-- /rendered:NAME -->``;
 the text around it is prose, kept as written. Every figure is the interquartile mean (IQM)
 over the seeds of the newest campaign of its benchmark, with its 95 % bootstrap CI
-(``analysis.seeds``), and the machine's calibration beside it.
+(``suite/stats.py``), and the machine's calibration beside it.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analysis.seeds import Interval, iqm_ci  # noqa: E402
 from benchmarks.store import RESULTS, load  # noqa: E402
+from suite.stats import Interval, iqm_ci  # noqa: E402
 
 Record = dict[str, Any]
 

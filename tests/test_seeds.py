@@ -18,8 +18,8 @@ import pytest
 from browser import evaluate_in_page
 from conftest import REPO, run_script
 
-from analysis.seeds import iqm, iqm_ci
 from analysis.watch import read_results
+from suite.stats import iqm, iqm_ci
 
 
 def test_iqm_is_the_mean_of_the_middle_half_and_its_ci_holds_it():
