@@ -27,10 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import store  # noqa: E402
+from benchmarks.render_results import CEILING, NUMPY_LOOP, PG_SAMPLING  # noqa: E402
 from benchmarks.script_throughput import train_for  # noqa: E402
 from envs.pong import DOWN, UP, karpathy_frame, make_pong_pixels  # noqa: E402
 
-BENCHMARK = "pong_pg_throughput"
+BENCHMARK = PG_SAMPLING
 
 
 def numpy_tutorial(seconds: float, batch: int = 10, seed: int = 0) -> dict:
@@ -117,8 +118,8 @@ def vector_env_ceiling(seconds: float, num_envs: int = 64) -> dict:
 
 
 SYSTEMS = {
-    "ceiling": "pong_pg.py's env alone (ALE's vector env, 64 envs), random play",
-    "numpy": "the tutorial's loop in NumPy, one process",
+    "ceiling": CEILING,
+    "numpy": NUMPY_LOOP,
     "ours": "ours, pong_pg.py defaults",
     "tutorial": "ours, pong_pg.py --preset tutorial",
 }

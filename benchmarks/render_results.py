@@ -90,6 +90,9 @@ CARTPOLE = "cartpole_time_to_solve"
 PONG_PPO = "pong_ppo_run"
 PONG_PG = "pong_pg_run"
 SB3 = "SB3 PPO, rl-zoo hyperparameters"
+PG_SAMPLING = "pong_pg_throughput"
+NUMPY_LOOP = "the tutorial's loop in NumPy, one process"
+CEILING = "pong_pg.py's env alone (ALE's vector env, 64 envs), random play"
 
 
 def cartpole_table(records: list[Record]) -> str:
@@ -147,6 +150,28 @@ def pong_table(records: list[Record], benchmark: str, script: str) -> str:
             f"{reached(campaign, key)} | {each} |"
         )
     return "\n".join(lines) + f"\n\n{provenance(campaign)}."
+
+
+def pg_sampling_table(records: list[Record]) -> str:
+    """Pong PG's episodes per minute against the tutorial's NumPy loop and against the
+    ceiling of the env it samples, all measured in one run (IQM over its rounds)."""
+    campaign = newest_campaign(records, PG_SAMPLING)
+    if not campaign:
+        return "_No records yet: run `python benchmarks/pong_pg_throughput.py`._"
+    systems = by_system(campaign)
+    per_minute = {name: over_seeds(runs, "episodes_per_min") for name, runs in systems.items()}
+    loop, ceiling = per_minute.get(NUMPY_LOOP), per_minute.get(CEILING)
+    lines = ["| system | rounds | env steps/s | episodes/min | × the NumPy loop | of the ceiling |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, runs in systems.items():
+        rate = per_minute[name].value
+        vs_loop = f"{rate / loop.value:.2f}×" if loop else "—"
+        of_ceiling = f"{rate / ceiling.value:.0%}" if ceiling else "—"
+        lines.append(
+            f"| {name} | {len(runs)} | {fmt(over_seeds(runs, 'steps_per_s'), 0)} | "
+            f"{fmt(per_minute[name])} | {vs_loop} | {of_ceiling} |"
+        )
+    return "\n".join(lines) + f"\n\nIQM [95 % CI] over rounds. {provenance(campaign)}."
 
 
 def _cartpole_ratio(records: list[Record]) -> tuple[str, bool | None]:
@@ -243,7 +268,7 @@ def other_tables(records: list[Record]) -> str:
     its runs in the newest campaign."""
     shown = []
     for benchmark in dict.fromkeys(r["benchmark"] for r in records):
-        if benchmark in (CARTPOLE, PONG_PPO, PONG_PG):
+        if benchmark in (CARTPOLE, PONG_PPO, PONG_PG, PG_SAMPLING):
             continue
         campaign = newest_campaign(records, benchmark)
         systems = by_system(campaign)
@@ -267,6 +292,7 @@ def results_parts(records: list[Record]) -> dict[str, str]:
         "cartpole": cartpole_table(records),
         "pong_ppo": pong_table(records, PONG_PPO, "pong_ppo.py"),
         "pong_pg": pong_table(records, PONG_PG, "pong_pg.py"),
+        "pong_pg_sampling": pg_sampling_table(records),
         "others": other_tables(records),
     }
 

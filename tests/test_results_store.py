@@ -63,15 +63,20 @@ def test_a_record_holds_its_provenance_and_the_machine(tmp_path):
     assert machine["torch_cnn_step_ms"] > 0
 
 
+def _record(benchmark: str, system: str, seed: int | None, figures: dict) -> dict:
+    machine = {"cpu": "cpu", "cores": 2, "isa": ["avx2"], "torch": "t", "ray": "r",
+               "ale_pong_steps_per_s_one_core": 2000.0, "torch_cnn_step_ms": 30.0}  # fmt: skip
+    return {"benchmark": benchmark, "system": system, "seed": seed, "campaign": "c",
+            "date": "2026-12-05", "commit": "abc", "command": "python x.py", "figures": figures,
+            "machine": machine}  # fmt: skip
+
+
 def test_the_cartpole_table_is_the_iqm_over_seeds_and_the_ratio_of_iqms():
     ours = [30.0, 20.0, 21.0, 22.0, 23.0, 90.0, 24.0, 25.0]
     sb3 = [15.0, 16.0, 14.0, 17.0, 40.0, 13.0, 18.0, 19.0]
     records = [
-        {"benchmark": render_results.CARTPOLE, "system": system, "seed": seed,
-         "campaign": "c", "date": "2026-12-05", "commit": "abc", "command": "python x.py",
-         "figures": {"solved": True, "seconds": value, "timesteps": 60_000 + seed},
-         "machine": {"cpu": "cpu", "cores": 2, "isa": ["avx2"], "torch": "t", "ray": "r",
-                     "ale_pong_steps_per_s_one_core": 2000.0, "torch_cnn_step_ms": 30.0}}
+        _record(render_results.CARTPOLE, system, seed,
+                {"solved": True, "seconds": value, "timesteps": 60_000 + seed})
         for values, system in ((ours, "cartpole_ppo.py, defaults"), (sb3, render_results.SB3))
         for seed, value in enumerate(values)
     ]  # fmt: skip
@@ -82,3 +87,22 @@ def test_the_cartpole_table_is_the_iqm_over_seeds_and_the_ratio_of_iqms():
     assert f"**{sb3_iqm:.1f}** [" in table
     assert f"**{ours_iqm / sb3_iqm:.2f}×**" in table
     assert "8/8" in table
+
+
+def test_pong_pg_sampling_is_set_against_the_numpy_loop_and_the_env_s_ceiling():
+    rounds = {render_results.CEILING: [300.0, 280.0, 320.0, 310.0],
+              render_results.NUMPY_LOOP: [60.0, 50.0, 70.0, 65.0],
+              "ours, pong_pg.py defaults": [150.0, 140.0, 170.0, 155.0]}  # fmt: skip
+    records = [
+        _record(render_results.PG_SAMPLING, system, None,
+                {"steps_per_s": 30 * value, "episodes_per_min": value})
+        for system, values in rounds.items()
+        for value in values
+    ]  # fmt: skip
+    table = render_results.pg_sampling_table(records)
+    iqm = {system: np.mean(sorted(values)[1:3]) for system, values in rounds.items()}
+    ours = iqm["ours, pong_pg.py defaults"]
+    [row] = [line for line in table.splitlines() if line.startswith("| ours")]
+    assert f"**{ours:.1f}** [" in row
+    assert f"| {ours / iqm[render_results.NUMPY_LOOP]:.2f}× |" in row
+    assert f"| {ours / iqm[render_results.CEILING]:.0%} |" in row
