@@ -237,14 +237,19 @@ class PongPixels(gym.Wrapper):
     """Pong as the tutorial's agent saw it: the difference of consecutive preprocessed
     frames (6400 values in {-1, 0, 1}; zeros after a reset) and two actions, UP and DOWN."""
 
-    def __init__(self, env: gym.Env) -> None:
+    def __init__(self, env: gym.Env, noop_max: int = 0) -> None:
         super().__init__(env)
         self.observation_space = PIXELS_SPACE
         self.action_space = gym.spaces.Discrete(2)
+        self.noop_max = noop_max
         self._previous: np.ndarray | None = None
 
     def reset(self, **kwargs: Any):
         frame, info = self.env.reset(**kwargs)
+        for _ in range(self.np_random.integers(0, self.noop_max + 1) if self.noop_max else 0):
+            frame, _, terminated, truncated, info = self.env.step(0)
+            if terminated or truncated:
+                frame, info = self.env.reset()
         self._previous = karpathy_frame(frame).astype(np.int8)
         return np.zeros(80 * 80, np.int8), info
 
@@ -294,12 +299,14 @@ def make_pong_pixels(
 ) -> gym.Env | gym.vector.VectorEnv:
     """Pong for the policy-gradient tutorial's setup (frameskip 4, no sticky actions): ALE's
     vector env of ``num_envs`` full grey frames when RLlib passes that key
-    (``gym_env_vectorize_mode="vector_entry_point"``), else one env that renders."""
+    (``gym_env_vectorize_mode="vector_entry_point"``), else one env that renders.
+    ``noop_max`` (0, as in the tutorial): random no-ops that start an episode."""
     config = dict(env_config or {})
     num_envs = config.pop("num_envs", None)
+    noop_max = int(config.pop("noop_max", 0))
     if num_envs is None:
-        return UpscaledRender(PongPixels(_ale(FRAMESKIP, config)))
+        return UpscaledRender(PongPixels(_ale(FRAMESKIP, config), noop_max=noop_max))
     return PongPixelsVector(
         _ale_vector(int(num_envs), config, img_height=210, img_width=160, grayscale=True,
-                    stack_num=1, maxpool=False, noop_max=0, reward_clipping=False)
+                    stack_num=1, maxpool=False, noop_max=noop_max, reward_clipping=False)
     )  # fmt: skip

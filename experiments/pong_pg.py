@@ -38,6 +38,7 @@ from runner import start_local_ray_early  # Ray, not RLlib: the run's clock star
 start_local_ray_early(__name__)  # as a script: the local Ray comes up while RLlib imports below
 
 from algorithms.pg import PGConfig
+from envs.pong import NOOP_MAX
 from runner import Experiment, run
 
 TUTORIAL = (
@@ -61,8 +62,12 @@ TUTORIAL = (
         use_baseline=False,
     )
     .rl_module(model_config={"fcnet_hiddens": [200], "fcnet_activation": "relu"})
-    # Evaluation and video: one env at a time that renders the game (envs/pong.py).
-    .evaluation(evaluation_config={"gym_env_vectorize_mode": "sync"})
+    # Evaluation and video: one env at a time that renders the game (envs/pong.py). Greedy
+    # play of this deterministic game repeats one episode: random no-op starts (up to 30,
+    # the Atari evaluation protocol) make a round's episodes differ.
+    .evaluation(
+        evaluation_config={"gym_env_vectorize_mode": "sync", "env_config": {"noop_max": NOOP_MAX}}
+    )
     .reporting(min_time_s_per_iteration=0)
 )
 # 64 envs a forward pass: the env runner's cost per step is mostly per call, not per env.

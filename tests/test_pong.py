@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, decode_mp4, run_script, trial_dir
+from conftest import REPO, decode_mp4, load_script, run_script, trial_dir
 from ray.rllib.utils.torch_utils import clip_gradients
 
 from analysis import Policy, choose_best, load_experiment
@@ -79,6 +79,17 @@ def test_pong_pixels_observes_differences_and_plays_up_and_down():
     np.testing.assert_array_equal(difference, expected)
     env.step(0)
     assert env.unwrapped.actions == [DOWN, UP] and reward == 1.0
+
+
+def test_pong_pixels_evaluation_episodes_start_apart():
+    # Greedy play of deterministic Pong repeats one episode unless the starts differ.
+    env = make_pong_pixels(load_script(REPO / "experiments" / "pong_pg.py").EXPERIMENT.config
+                           .evaluation_config["env_config"])  # fmt: skip
+    starts = set()
+    for seed in range(8):
+        env.reset(seed=seed)
+        starts.add(env.unwrapped.ale.getEpisodeFrameNumber())
+    assert len(starts) >= 4, starts
 
 
 @pytest.mark.parametrize(
