@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
@@ -20,6 +19,8 @@ RESAMPLES = 2000
 
 def iqm(values: Sequence[float]) -> float:
     """The interquartile mean: the mean of the middle 50 % (NaN for no values)."""
+    from scipy import stats  # ~1 s to import: only where a figure over seeds is computed
+
     values = np.asarray(values, dtype=float)
     return float(stats.trim_mean(values, 0.25)) if values.size else math.nan
 
@@ -48,6 +49,8 @@ def _number(value: float) -> str:
 def iqm_ci(values: Sequence[float], seed: int = 0) -> Interval:
     """IQM of ``values`` (NaN dropped) with a 95 % percentile-bootstrap CI; the resampling
     has a fixed seed, so the same values give the same interval."""
+    from scipy import stats
+
     values = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
     point = iqm(values)
     if values.size < 2 or np.ptp(values) == 0:
