@@ -29,6 +29,8 @@ class _DropRoutineLogs(logging.Filter):
         # A trial's traceback: our progress line prints its root cause, error.txt the whole.
         "Trial task failed for trial",
         "Trials did not complete:",
+        # Advice for many short trials (reuse_actors); a Pong trial's envs take ~15 s to build.
+        "Trainable.setup took ",
     )
     if not os.path.exists("/dev/nvidia0"):  # (where there is a GPU to monitor, the hint stays)
         ROUTINE += ("Install gputil for GPU system monitoring.",)  # Tune, once per trial
@@ -63,6 +65,7 @@ def quiet_routine_logs() -> None:
         "ray.tune.utils.util",
         "ray.tune.execution.tune_controller",
         "ray.tune.tune",
+        "ray.tune.trainable.trainable",
     ):
         log = logging.getLogger(name)
         if not any(isinstance(f, _DropRoutineLogs) for f in log.filters):
