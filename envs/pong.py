@@ -146,6 +146,17 @@ def _ale_vector(num_envs: int, config: dict[str, Any], **preprocessing: Any) -> 
     )
 
 
+def reset_with_noops(env: gym.Env, noop_max: int, **kwargs: Any) -> tuple[Any, dict]:
+    """``env.reset``, then up to ``noop_max`` random no-ops (drawn from the env's generator),
+    so that episodes start apart; the last observation and info."""
+    observation, info = env.reset(**kwargs)
+    for _ in range(env.np_random.integers(0, noop_max + 1) if noop_max else 0):
+        observation, _, terminated, truncated, info = env.step(0)
+        if terminated or truncated:
+            observation, info = env.reset()
+    return observation, info
+
+
 class StackedGreyFrames(gym.Wrapper):
     """One ALE env (frameskip 1) observed as ALE's vector env observes it: each step repeats
     the action ``FRAMESKIP`` times, takes the pixel-wise max of the last two grey screens,
@@ -174,11 +185,7 @@ class StackedGreyFrames(gym.Wrapper):
         return self._frames.copy()
 
     def reset(self, **kwargs: Any):
-        _, info = self.env.reset(**kwargs)
-        for _ in range(self.np_random.integers(0, self.noop_max + 1) if self.noop_max else 0):
-            _, _, terminated, truncated, info = self.env.step(0)
-            if terminated or truncated:
-                _, info = self.env.reset()
+        _, info = reset_with_noops(self.env, self.noop_max, **kwargs)
         self._frames[:] = 0
         return self._push(self._grey()), info
 
@@ -245,11 +252,7 @@ class PongPixels(gym.Wrapper):
         self._previous: np.ndarray | None = None
 
     def reset(self, **kwargs: Any):
-        frame, info = self.env.reset(**kwargs)
-        for _ in range(self.np_random.integers(0, self.noop_max + 1) if self.noop_max else 0):
-            frame, _, terminated, truncated, info = self.env.step(0)
-            if terminated or truncated:
-                frame, info = self.env.reset()
+        frame, info = reset_with_noops(self.env, self.noop_max, **kwargs)
         self._previous = karpathy_frame(frame).astype(np.int8)
         return np.zeros(80 * 80, np.int8), info
 
