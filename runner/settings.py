@@ -27,6 +27,7 @@ from callbacks import EpisodeReturnWindow, EvalVideo, FinalEvaluation, ReleaseEp
 from callbacks.episode_returns import solved
 from callbacks.greedy_returns import GreedyReturns
 from callbacks.learner_threads import LearnerThreads, bundle_cpus
+from callbacks.one_episode_per_env import OneEpisodePerEnv
 from runner.cli import SMOKE_ITERATIONS, check_lr
 from suite.errors import UsageError
 
@@ -166,16 +167,20 @@ def _apply_evaluation(config: AlgorithmConfig, args: argparse.Namespace) -> None
             evaluation_duration=episodes,
             evaluation_duration_unit="episodes",
             evaluation_parallel_to_training=args.eval_runners > 0,
-            # One env per episode of the round: they play side by side, so a round takes
-            # about one episode's time. RLlib ends a round after N finished episodes, so a
-            # recorded episode always finishes only when N = K.
+            # One env per episode of the round (RLlib shares the K episodes out between
+            # the runners): they play side by side, so a round takes about one episode's
+            # time, and OneEpisodePerEnv keeps each env to its one episode.
             evaluation_config={
                 **(config.evaluation_config or {}),
-                "num_envs_per_env_runner": episodes,
+                "num_envs_per_env_runner": -(-episodes // max(1, args.eval_runners)),
                 "explore": False,
             },
         )
-        callbacks += [GreedyReturns, partial(FinalEvaluation, stop=StopRule(args))]
+        callbacks += [
+            OneEpisodePerEnv,
+            GreedyReturns,
+            partial(FinalEvaluation, stop=StopRule(args)),
+        ]
         if args.video:
             display = "always" if args.virtual_display else "auto"
             callbacks.append(

@@ -8,6 +8,7 @@ import re
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import imageio_ffmpeg
 import numpy as np
 from conftest import decode_mp4, load_script, smoke_run_with_videos
@@ -259,3 +260,46 @@ def test_a_stop_right_after_a_round_still_gets_its_own_final_round(ray_session, 
     assert videos == ["iter_000002_ep", "iter_000003_ep"]
     assert rows[-1]["evaluation"]["video"]["path"].endswith(".mp4")
     assert "iter_000003_" in rows[-1]["evaluation"]["video"]["path"]
+
+
+class _FirstEnvPlaysLong(gym.Env):
+    """Pays 1 a step; the first env of each vector env plays 40 steps, the others 3."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+    made = 0  # instances in this process: SyncVectorEnv makes its envs in order
+
+    def __init__(self, env_config=None):
+        self.length = 40 if _FirstEnvPlaysLong.made % 4 == 0 else 3
+        _FirstEnvPlaysLong.made += 1
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros(1, np.float32), 1.0, self.t >= self.length, False, {}
+
+
+def test_an_evaluation_round_plays_each_env_s_episode_to_its_end_however_long(tmp_path):
+    """A round of 4 episodes on 4 envs: RLlib alone would count the short envs' second
+    episodes and never finish the long one (the one a video records)."""
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+
+    from callbacks.one_episode_per_env import OneEpisodePerEnv
+
+    config = (
+        PPOConfig()
+        .environment(_FirstEnvPlaysLong)
+        .evaluation(evaluation_config={"num_envs_per_env_runner": 4})
+        .callbacks(OneEpisodePerEnv)
+    )
+    _FirstEnvPlaysLong.made = 0
+    env_runner = SingleAgentEnvRunner(config=config.get_evaluation_config_object())
+    for _ in range(3):  # rounds after the first start from envs put back as they were
+        episodes = env_runner.sample(num_episodes=4, explore=False)
+        assert sorted(episode.get_return() for episode in episodes) == [3, 3, 3, 40]
+    env_runner.stop()
