@@ -144,9 +144,8 @@ def build_parser(
         "--eval-episodes",
         type=int,
         default=_eval_episodes(config),
-        help="greedy episodes per evaluation round, played side by side; the greedy figure is "
-        "their mean ± its standard error; with more than --video-episodes, a recorded "
-        "episode that outlasts the round is dropped (a warning)",
+        help="greedy episodes per evaluation round, played side by side, one per env; the "
+        "greedy figure is their mean ± its standard error",
     )
     video.add_argument(
         "--video",
