@@ -52,11 +52,11 @@ def start_local_ray_early(caller: str = "__main__", argv: Sequence[str] | None =
     Called by a script before it imports RLlib (seconds): Ray's processes start, and the worker
     that will run the trial imports the script's modules while the script still imports.
     Only the checks that need no RLlib run here (values, ``--env`` built and stepped once,
-    ``--storage``, ``--name``/``--resume``); any problem, or ``--help``, or ``--config``
-    (whose keys only the config can check) means no early start, so the runner reports it
-    exactly as it would have, before any Ray starts. A cluster (``--address``,
-    ``$RAY_ADDRESS``, a Ray job), a sweep, ``--seeds``, or remote env runners or learners: not
-    here either, but an address where no Ray answers is refused here, before RLlib's imports.
+    ``--storage``, ``--name``/``--resume``); a problem they find ends the script here, in the
+    line the runner would print, a second sooner and before any Ray starts. ``--help`` or
+    ``--config`` (whose keys only the config can check) means no early start. A cluster
+    (``--address``, ``$RAY_ADDRESS``, a Ray job), a sweep, ``--seeds``, or remote env runners
+    or learners: not here either, but an address where no Ray answers is refused here.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     if caller != "__main__" or ray.is_initialized() or inside_ray_job():
@@ -64,7 +64,6 @@ def start_local_ray_early(caller: str = "__main__", argv: Sequence[str] | None =
     if "-h" in argv or "--help" in argv:
         return
     script = Path(sys.argv[0])
-    args = None
     try:
         args = build_parser(script.name, quiet=True).parse_args(argv)
         check_args(args)
@@ -80,10 +79,8 @@ def start_local_ray_early(caller: str = "__main__", argv: Sequence[str] | None =
         experiment_path(storage, script.stem, args.name, args.resume)
         if args.env is not None:  # the script's own env is known to build
             envs.try_env(args.env)
-    except UsageError as err:
-        if args is not None and args.address:
-            fail(script.name, str(err))  # the address: the run would refuse it the same way
-        return
+    except UsageError as err:  # wrong whatever the config: said now, not after RLlib's imports
+        fail(script.name, str(err))
     except RuntimeError:
         return
     # The script's own module brings its algorithm, callbacks and envs.
