@@ -36,7 +36,7 @@ def test_iqm_is_the_mean_of_the_middle_half_and_its_ci_holds_it():
 
 def test_three_seeds_make_three_trials_and_the_figures_over_them(tmp_path):
     proc = run_script(
-        "--seeds", "3", "--max-timesteps", "30000", "--eval-interval", "10",
+        "--seeds", "3", "--max-timesteps", "12000", "--eval-interval", "10",
         "--eval-episodes", "3", "--storage", str(tmp_path), "--name", "seeds",
         timeout=420,
     )  # fmt: skip
