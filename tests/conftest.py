@@ -20,6 +20,8 @@ import imageio_ffmpeg
 import pytest
 import ray
 
+from analysis.watch import read_results
+
 REPO = Path(__file__).resolve().parents[1]
 CARTPOLE_PPO = REPO / "experiments" / "cartpole_ppo.py"
 
@@ -369,3 +371,23 @@ def iteration_at_least(n: int) -> Callable[[str], bool]:
         return bool(match) and int(match.group(1)) >= n
 
     return wanted
+
+
+def rows_once(experiment: Path, event, lines: ChildLines, timeout: float) -> list[dict]:
+    """The (first) trial's results once ``event(rows)`` holds, polled from its result.json
+    (every iteration, unlike the console's lines every 2 s); fails the test after
+    ``timeout`` seconds with the run's output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dirs = trial_dirs(experiment)
+        rows = read_results(dirs[0]) if dirs else []
+        if rows and event(rows):
+            return rows
+        time.sleep(0.2)
+    lines.proc.kill()
+    raise AssertionError(f"no such results in {timeout:.0f} s:\n{lines.wait(60)[-3000:]}")
+
+
+def at_iteration(n: int) -> Callable[[list[dict]], bool]:
+    """For ``rows_once``: the trial has reported iteration ``n``."""
+    return lambda rows: rows[-1]["training_iteration"] >= n

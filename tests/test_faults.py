@@ -20,6 +20,7 @@ from conftest import (
     LocalCluster,
     cmdline,
     iteration_at_least,
+    rows_once,
     run_script,
     run_to_failure,
     sigkill_tree,
@@ -48,20 +49,6 @@ def restored_and_sampled(rows: list[dict]) -> bool:
         and rows[-1]["num_env_steps_sampled_lifetime"] > restored["num_env_steps_sampled_lifetime"]
         and rows[-1]["fault_tolerance"]["num_healthy_workers"] == 1
     )
-
-
-def rows_once(experiment: Path, event, lines: ChildLines, timeout: float) -> list[dict]:
-    """The trial's results once ``event(rows)`` holds (polled); fails the test after
-    ``timeout`` seconds with the run's output."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        dirs = trial_dirs(experiment)
-        rows = read_results(dirs[0]) if dirs else []
-        if rows and event(rows):
-            return rows
-        time.sleep(1)
-    lines.proc.kill()
-    raise AssertionError(f"no such results in {timeout:.0f} s:\n{lines.wait(60)[-3000:]}")
 
 
 def test_killed_env_runner_is_restarted_and_training_goes_on(tmp_path):

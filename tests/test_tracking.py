@@ -19,9 +19,10 @@ from conftest import (
     CARTPOLE_PPO,
     REPO,
     ChildLines,
+    at_iteration,
     decode_mp4,
-    iteration_at_least,
     mlflow_client,
+    rows_once,
     run_script,
     trial_dir,
     trial_dirs,
@@ -201,7 +202,7 @@ def test_ctrl_c_then_resume_continues_the_same_tracked_runs(tmp_path):
     storage = tmp_path / "results"
     args = [
         sys.executable, str(CARTPOLE_PPO), "--storage", str(storage), "--name", "again",
-        "--max-timesteps", "36000", "--stop-return", "10000", "--checkpoint-every", "1",
+        "--max-timesteps", "20000", "--stop-return", "10000", "--checkpoint-every", "1",
         "--eval-interval", "0", "--no-video", "--no-report",
         "--track", "wandb", "--track", "mlflow",
     ]  # fmt: skip
@@ -209,10 +210,9 @@ def test_ctrl_c_then_resume_continues_the_same_tracked_runs(tmp_path):
     proc = subprocess.Popen(
         args, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    # 36,000 steps: room to be interrupted (the console prints every 2 s; on a fast VM a
-    # 12,000-step run had finished by its first line of iteration 3).
+    # Interrupted at its 3rd result (~3,000 of 20,000 steps), seen within 0.2 s.
     lines = ChildLines(proc)
-    lines.until(iteration_at_least(3), timeout=180)
+    rows_once(storage / "again", at_iteration(3), lines, timeout=180)
     proc.send_signal(signal.SIGINT)
     # Tune's W&B callback alone would wait 30 minutes here for the interrupted trial's run.
     output = lines.wait(timeout=90)
