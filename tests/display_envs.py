@@ -29,11 +29,15 @@ def x_display_reachable() -> bool:
 
 
 class NeedsDisplayCartPole(CartPoleEnv):
-    """CartPole that, like an OpenGL env, cannot render without a reachable X display."""
+    """CartPole that, like an OpenGL env, cannot render without a reachable X display (and,
+    like one, keeps the display it has opened)."""
+
+    display_open = False
 
     def render(self):
-        if not x_display_reachable():
+        if not self.display_open and not x_display_reachable():
             raise RuntimeError("cannot open display: no X server reachable (DISPLAY unset)")
+        self.display_open = True
         return super().render()
 
 

@@ -137,8 +137,8 @@ def test_pong_envs_render_the_real_game_frame_upscaled():
 
 def _smoke(script: str, tmp_path: Path, *flags: str) -> Path:
     proc = run_script(
-        "--smoke", "--report-episodes", "1", "--storage", str(tmp_path), "--name", "smoke",
-        *flags, script=REPO / "experiments" / script, timeout=400,
+        "--smoke", "--eval-episodes", "2", "--report-episodes", "1", "--storage", str(tmp_path),
+        "--name", "smoke", *flags, script=REPO / "experiments" / script, timeout=400,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert re.search(r"^iterations +2$", proc.stdout, re.M)
