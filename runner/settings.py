@@ -12,6 +12,7 @@ import argparse
 import ast
 import dataclasses
 import difflib
+import math
 from functools import partial
 from typing import Any
 
@@ -172,7 +173,7 @@ def _apply_evaluation(config: AlgorithmConfig, args: argparse.Namespace) -> None
             # time, and OneEpisodePerEnv keeps each env to its one episode.
             evaluation_config={
                 **(config.evaluation_config or {}),
-                "num_envs_per_env_runner": -(-episodes // max(1, args.eval_runners)),
+                "num_envs_per_env_runner": math.ceil(episodes / max(1, args.eval_runners)),
                 "explore": False,
             },
         )
