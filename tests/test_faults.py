@@ -150,10 +150,9 @@ def _rewind_to_before_its_last_result(experiment: Path, name: str) -> None:
 def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything(tmp_path):
     args = [
         sys.executable, str(CARTPOLE_PPO), "--sweep", "--num-samples", "1",
-        # 20,000 steps a trial: the second pair must still run when the first pair is done
-        # and the kill lands, ~3 s after the second pair's 3rd result (12,000 could all be
-        # spent by then on a fast VM; ~13,000 on one twice as fast as this one).
-        "--max-timesteps", "20000", "--eval-interval", "0", "--no-report",
+        # 30,000 steps a trial: the second pair must still run when the first pair is done
+        # and the kill lands (12,000 could all be spent by then on a fast VM).
+        "--max-timesteps", "30000", "--eval-interval", "0", "--no-report",
         "--checkpoint-every", "1", "--storage", str(tmp_path), "--name", "swept",
     ]  # fmt: skip
     experiment = tmp_path / "swept"
