@@ -163,10 +163,12 @@ def test_sigkilled_driver_mid_sweep_resumes_without_rerunning_or_losing_anything
         trials = {t.name: read_results(t) for t in trial_dirs(experiment)}
         done = {name: rows for name, rows in trials.items() if rows and rows[-1].get("done")}
         running = [rows for name, rows in trials.items() if name not in done and len(rows) >= 3]
-        if done and running:
+        # All 4 trials made (Tune makes the second pair as the first ends). Seen in CI: a kill
+        # before that left a resume waiting for ever in Tune's trial queue (a defect, open).
+        if done and running and len(trials) == 4:
             break
         time.sleep(0.5)
-    assert done, "no trial finished before the deadline"
+    assert done and running and len(trials) == 4, "the second pair did not start in 240 s"
     time.sleep(2)  # let Tune record the finished trial, as it would in a real crash window
     sigkill_tree(driver.pid)  # the driver and the Ray it started: stopped by PID, all of them
     driver.wait(timeout=30)
